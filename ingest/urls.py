@@ -1,0 +1,68 @@
+"""URL helpers shared by cleaning and identity: tracking-parameter removal and canonical form."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+
+TRACKING_PARAM = re.compile(
+    r"^(utm_[a-z_]+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|mc_cid|mc_eid|_hsenc|_hsmi|"
+    r"mkt_tok|igshid|ref_src|spm|_ga|oly_anon_id|oly_enc_id|vero_id|wt_mc|wt\.mc_id)$",
+    re.IGNORECASE,
+)
+DEFAULT_PORTS = {"http": 80, "https": 443}
+SAFE_PATH = "/%:@!$&'()*+,;=-._~"
+
+
+def strip_tracking(url: str) -> str:
+    """Return `url` without tracking query parameters (utm_*, fbclid, gclid, mc_cid, …)."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAM.match(k)]
+    if len(kept) == len(parse_qsl(parts.query, keep_blank_values=True)):
+        return url
+    return urlunsplit(parts._replace(query=urlencode(kept, doseq=True)))
+
+
+def absolute(url: str | None, base: str | None) -> str | None:
+    """Resolve `url` against `base` (item link or xml:base); None and empty stay None."""
+    if not url:
+        return None
+    url = url.strip()
+    if not base:
+        return url
+    try:
+        return urljoin(base, url)
+    except ValueError:
+        return url
+
+
+def canonical_url(url: str | None) -> str | None:
+    """A comparison form of `url` for cross-feed identity.
+
+    Scheme is dropped (http and https copies are the same page), host lower-cased without
+    `www.` and default ports, tracking parameters and fragments removed, remaining query
+    parameters sorted, percent-encoding normalised and a trailing slash removed.
+    Returns None for anything that is not an absolute http(s) URL.
+    """
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = parts.hostname.lower().rstrip(".")
+    if host.startswith("www."):
+        host = host[4:]
+    if port and port != DEFAULT_PORTS[parts.scheme.lower()]:
+        host = f"{host}:{port}"
+    path = quote(unquote(parts.path), safe=SAFE_PATH) or "/"
+    path = re.sub(r"/{2,}", "/", path).rstrip("/") or "/"
+    query = sorted(
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAM.match(k)
+    )
+    return f"{host}{path}" + (f"?{urlencode(query)}" if query else "")
