@@ -1,0 +1,184 @@
+"""Parsing fetched bytes into items: feedparser for RSS/Atom/RDF, json for JSON Feed.
+
+feedparser's own sanitizer and relative-URI resolver are off: cleaning is `ingest.clean`'s job.
+Items come out with raw `content_html`; the clean stage fills text, summary and image.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+from dateutil import parser as dateparser
+
+from feedrelay.items import Enclosure, Item
+
+JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
+
+
+class ParseError(Exception):
+    """The bytes are not a feed we can read."""
+
+
+@dataclass
+class ParsedFeed:
+    """A parsed feed document: its metadata, its items (raw HTML), and hints for scheduling."""
+
+    title: str | None
+    link: str | None
+    items: list[Item]
+    language: str | None = None
+    ttl_minutes: int | None = None
+    update_period: str | None = None
+    update_frequency: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
+def parse_feed(body: bytes, *, feed_name: str, base_url: str | None = None,
+               content_type: str | None = None) -> ParsedFeed:
+    """Parse `body` (already fetched and size-checked) into a ParsedFeed.
+
+    Raises ParseError when the document has no feed in it; a recoverable problem
+    (feedparser's bozo on a document that still yielded entries) becomes a warning.
+    """
+    stripped = body.lstrip()
+    if stripped[:1] == b"{" or (content_type or "").endswith("json"):
+        return _parse_json_feed(stripped, feed_name)
+    headers = {"content-location": base_url} if base_url else {}
+    parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False,
+                              response_headers=headers)
+    warnings = []
+    if parsed.bozo:
+        reason = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}"
+        if not parsed.entries and not parsed.version:
+            raise ParseError(f"not a feed ({reason})")
+        warnings.append(f"malformed feed, recovered: {reason}")
+    if not parsed.version and not parsed.entries:
+        raise ParseError("not a feed (no RSS, Atom or JSON Feed document found)")
+    meta = parsed.feed
+    language = meta.get("language")
+    items = [_entry_to_item(entry, feed_name, language) for entry in parsed.entries]
+    return ParsedFeed(
+        title=meta.get("title"),
+        link=meta.get("link"),
+        items=items,
+        language=language,
+        ttl_minutes=_int(meta.get("ttl")),
+        update_period=meta.get("sy_updateperiod"),
+        update_frequency=_int(meta.get("sy_updatefrequency")),
+        warnings=warnings,
+    )
+
+
+def _entry_to_item(entry: Any, feed_name: str, language: str | None) -> Item:
+    contents = [c for c in entry.get("content", []) if c.get("value")]
+    html_contents = [c for c in contents if "html" in (c.get("type") or "")] or contents
+    summary = entry.get("summary") or ""
+    content = max((c["value"] for c in html_contents), key=len, default="") or summary
+    enclosures = [
+        Enclosure(url=e["href"], type=e.get("type"), length=_int(e.get("length")))
+        for e in entry.get("enclosures", [])
+        if e.get("href")
+    ]
+    known = {e.url for e in enclosures}
+    for media in entry.get("media_content", []):
+        if media.get("url") and media["url"] not in known:
+            enclosures.append(Enclosure(url=media["url"], type=media.get("type"),
+                                        length=_int(media.get("filesize"))))
+            known.add(media["url"])
+    authors = [a.get("name") for a in entry.get("authors", []) if a.get("name")]
+    if not authors and entry.get("author"):
+        authors = [entry["author"]]
+    return Item(
+        feed=feed_name,
+        guid=(entry.get("id") or "").strip() or None,
+        link=(entry.get("link") or "").strip() or None,
+        title=entry.get("title") or "",
+        content_html=content,
+        summary=summary,
+        authors=authors,
+        published=_struct_time(entry.get("published_parsed")),
+        updated=_struct_time(entry.get("updated_parsed")),
+        categories=_unique(t.get("term") for t in entry.get("tags", [])),
+        enclosures=enclosures,
+        language=entry.get("language") or language,
+    )
+
+
+def _parse_json_feed(body: bytes, feed_name: str) -> ParsedFeed:
+    try:
+        document = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"not a feed (invalid JSON: {exc})") from exc
+    if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
+            "https://jsonfeed.org/version/"):
+        raise ParseError("not a feed (JSON without a JSON Feed version)")
+    language = document.get("language")
+    items = []
+    for raw in document.get("items") or []:
+        if not isinstance(raw, dict):
+            continue
+        authors = raw.get("authors") or ([raw["author"]] if isinstance(raw.get("author"), dict) else [])
+        items.append(Item(
+            feed=feed_name,
+            guid=str(raw["id"]) if raw.get("id") is not None else None,
+            link=raw.get("url") or raw.get("external_url"),
+            title=raw.get("title") or "",
+            content_html=raw.get("content_html") or _text_as_html(raw.get("content_text")),
+            summary=raw.get("summary") or "",
+            authors=[a["name"] for a in authors if isinstance(a, dict) and a.get("name")],
+            published=_iso(raw.get("date_published")),
+            updated=_iso(raw.get("date_modified")),
+            categories=_unique(str(t) for t in raw.get("tags") or []),
+            enclosures=[Enclosure(url=a["url"], type=a.get("mime_type"), length=_int(a.get("size_in_bytes")))
+                        for a in raw.get("attachments") or [] if isinstance(a, dict) and a.get("url")],
+            image=raw.get("image") or raw.get("banner_image"),
+            language=raw.get("language") or language,
+        ))
+    return ParsedFeed(title=document.get("title"), link=document.get("home_page_url"), items=items,
+                      language=language)
+
+
+def _text_as_html(text: str | None) -> str:
+    from html import escape
+
+    return "".join(f"<p>{escape(p)}</p>" for p in (text or "").split("\n\n") if p.strip())
+
+
+def _struct_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _iso(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dateparser.isoparse(value)
+    except (ValueError, OverflowError):
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _unique(values: Any) -> list[str]:
+    seen: dict[str, None] = {}
+    for value in values:
+        if value and value.strip():
+            seen.setdefault(value.strip(), None)
+    return list(seen)

@@ -1,0 +1,93 @@
+"""Identity keys: which stored item an incoming item is (per feed), and which story (across feeds).
+
+Pure functions; `store.stories` uses them against the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter
+
+from feedrelay.items import Item
+from ingest.urls import canonical_url
+
+MIN_TEXT_WORDS = 25
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def digest(value: str) -> str:
+    """A short stable hash (40 hex chars of SHA-1) of `value`."""
+    return hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased, accent-folded word tokens of `text` (any script)."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return _WORD.findall(folded.replace("ё", "е"))
+
+
+def text_hash(text: str) -> str | None:
+    """Hash of the normalised clean text, or None when too short to identify an article."""
+    tokens = words(text)
+    if len(tokens) < MIN_TEXT_WORDS:
+        return None
+    return digest(" ".join(tokens))
+
+
+def content_hash(item: Item) -> str:
+    """Hash of what a revision is made of: title, clean content, enclosures and deletion."""
+    parts = [item.title, item.content_html, "|".join(e.url for e in item.enclosures), str(item.deleted)]
+    return digest("\x1f".join(parts))
+
+
+def per_feed_keys(items: list[Item], guid_mode: str = "guid") -> list[str]:
+    """The per-feed identity key of each item: GUID, else link, else title+content hash.
+
+    A GUID (or link) repeated inside one document is disambiguated with the item's link or
+    content, so ten items sharing one GUID stay ten items. `guid_mode` "link" or "hash" is
+    the per-feed fallback for feeds whose GUIDs are unusable.
+    """
+    raw = [_raw_key(item, guid_mode) for item in items]
+    counts = Counter(raw)
+    keys = []
+    for item, key in zip(items, raw, strict=True):
+        if counts[key] > 1:
+            extra = item.link if key.startswith("g:") and item.link else f"{item.title}\x1f{item.content_html}"
+            key = key[:2] + digest(key + "\x1f" + extra)
+        keys.append(key[:80])
+    return keys
+
+
+def _raw_key(item: Item, guid_mode: str) -> str:
+    if guid_mode == "guid" and item.guid:
+        return "g:" + digest(item.guid)
+    if guid_mode in ("guid", "link") and item.link:
+        return "l:" + digest(canonical_url(item.link) or item.link)
+    return "h:" + digest(f"{item.title}\x1f{item.text or item.content_html}")
+
+
+def url_key(url: str | None) -> str | None:
+    """The cross-feed key of a URL (canonical form hashed), or None."""
+    canonical = canonical_url(url)
+    return "u:" + digest(canonical) if canonical else None
+
+
+def exact_keys(item: Item) -> list[tuple[str, str]]:
+    """Cross-feed exact keys of an item with the reason each stands for.
+
+    The item's own canonical link, the original permalink a copy carries (`source_link`), and
+    the hash of its normalised text. The same `u:` namespace for link and source link means a
+    copy that credits the original's URL lands on the original's story.
+    """
+    keys: list[tuple[str, str]] = []
+    for url, reason in ((item.link, "canonical-url"), (item.source_link, "source-link")):
+        key = url_key(url)
+        if key and key not in (k for k, _ in keys):
+            keys.append((key, reason))
+    hashed = text_hash(item.text)
+    if hashed:
+        keys.append(("t:" + hashed, "text-hash"))
+    return keys
