@@ -1,0 +1,171 @@
+"""`feedrelay [-c CONFIG] COMMAND`: the command-line interface.
+
+Exit codes: 0 done (a pass that ran, even if some feeds failed), 1 fatal error, 2 bad config or
+usage. Each command is a function taking the parsed arguments; `COMMANDS` registers them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from feedrelay import __version__
+from feedrelay.config import Config, ConfigError, load_config
+from feedrelay.logs import setup_logging
+
+log = logging.getLogger("feedrelay")
+EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    """`-c`, else `$FEEDRELAY_CONFIG`, else `./config.yaml`."""
+    return Path(args.config or os.environ.get("FEEDRELAY_CONFIG") or "config.yaml")
+
+
+def load(args: argparse.Namespace) -> Config:
+    """Load the config named by the arguments (raises ConfigError)."""
+    return load_config(config_path(args))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the config; print every problem with its line."""
+    config = load(args)
+    for warning in config.missing_secrets():
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{config_path(args)}: ok ({len(config.feeds)} feeds, {len(config.targets)} targets)")
+    return EXIT_OK
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """One full pass now over every enabled feed, then publish; print a summary."""
+    from feedrelay.pipeline import Relay
+    from feedrelay.progress import progress_for
+
+    config = load(args)
+    with Relay(config) as relay:
+        names = relay.enabled_feeds()
+        with progress_for(len(names), "fetching") as advance:
+            report = relay.run_once(progress=lambda outcome: advance())
+    console = Console(highlight=False, soft_wrap=True)
+    for outcome in report.feeds:
+        if outcome.ok:
+            console.print(f"  ok      {outcome.feed}: {outcome.outcome}, {outcome.new} new, "
+                          f"{outcome.duplicates} duplicates, {outcome.updated} updated, {outcome.filtered} filtered")
+        else:
+            console.print(f"  [red]failed[/red]  {outcome.feed}: {outcome.error}")
+        for warning in outcome.warnings:
+            console.print(f"          [yellow]warning[/yellow]: {warning}")
+    total = lambda attr: sum(getattr(o, attr) for o in report.feeds)  # noqa: E731
+    console.print(
+        f"feeds: {len(report.feeds) - len(report.failed)} ok, {len(report.failed)} failed; "
+        f"items: {total('new')} new, {total('duplicates')} duplicates skipped, {total('updated')} updated, "
+        f"{total('filtered')} filtered; published: {report.published.delivered()} deliveries"
+    )
+    for target, reason in report.published.paused.items():
+        console.print(f"  [red]target {target} paused[/red]: {reason}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """A table of feeds (or `--json`)."""
+    from feedrelay.status import feed_statuses
+    from store.db import open_database
+
+    config = load(args)
+    engine, sessions = open_database(config.database_url)
+    with sessions() as session:
+        statuses = feed_statuses(session, config)
+    engine.dispose()
+    if args.json:
+        print(json.dumps({"feeds": [s.to_json() for s in statuses]}, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    table = Table(title="feeds")
+    for column in ("feed", "health", "last fetch", "result", "next check", "errors", "last error", "items",
+                   "stories"):
+        table.add_column(column)
+    colours = {"ok": "green", "new": "cyan", "error": "yellow", "backoff": "red", "gone": "red"}
+    for s in statuses:
+        when = lambda d: d.strftime("%Y-%m-%d %H:%M:%S") if d else "—"  # noqa: E731
+        result = (s.last_result or "—") + (f" (moved from {s.moved_from})" if s.moved_from else "")
+        table.add_row(s.name, f"[{colours.get(s.health, 'white')}]{s.health}[/]", when(s.last_fetch), result,
+                      when(s.next_check), str(s.error_count), s.last_error or "", str(s.items), str(s.stories))
+    Console(soft_wrap=True).print(table)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the scheduling daemon until SIGTERM/SIGINT."""
+    from feedrelay.daemon import run_daemon
+
+    return run_daemon(config_path(args))
+
+
+def _add_fetch(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("fetch", help="one full pass now over every enabled feed, then publish").set_defaults(
+        func=cmd_fetch)
+
+
+def _add_status(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("status", help="feed health table")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=cmd_status)
+
+
+def _add_basic(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("check", help="validate the config (exit 2 on error)").set_defaults(func=cmd_check)
+    _add_fetch(sub)
+    sub.add_parser("run", help="run the scheduling daemon").set_defaults(func=cmd_run)
+    _add_status(sub)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_basic]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered command."""
+    parser = argparse.ArgumentParser(prog="feedrelay", description=__doc__.splitlines()[0])
+    parser.add_argument("-c", "--config", help="config file (default: $FEEDRELAY_CONFIG or ./config.yaml)")
+    parser.add_argument("--log-format", choices=("text", "json"), help="log format (overrides config)")
+    parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--version", action="version", version=f"feedrelay {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in COMMANDS:
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `feedrelay` console script."""
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_format or "text", args.log_level or "WARNING")
+    try:
+        if args.log_format is None or args.log_level is None:
+            try:
+                config = load(args)
+                setup_logging(args.log_format or config.log.format,
+                              args.log_level or (config.log.level if args.command in ("run", "serve") else "WARNING"))
+            except ConfigError:
+                pass
+        return args.func(args)
+    except ConfigError as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        log.exception("fatal: %s", exc)
+        print(f"feedrelay: fatal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FATAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

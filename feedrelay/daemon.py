@@ -1,0 +1,187 @@
+"""`feedrelay run`: the scheduling daemon.
+
+APScheduler drives small jobs: dispatch due feeds to the worker pool, publish after new items
+(and retry due deliveries), watch the config file for changes (SIGHUP reloads too), and
+housekeeping. A new config is validated before it replaces the running one; an invalid one is
+logged and the last good config stays. SIGTERM/SIGINT stop taking work, let in-flight fetches
+finish within a grace period, and exit 0.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import IO
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from feedrelay.config import Config, ConfigError, load_config
+from feedrelay.pipeline import FeedOutcome, Relay
+
+log = logging.getLogger("feedrelay.daemon")
+GRACE_SECONDS = 30.0
+
+
+class AlreadyRunning(RuntimeError):
+    """Another daemon holds this SQLite database."""
+
+
+def lock_database(config: Config) -> IO[str] | None:
+    """With SQLite, hold an exclusive lock file beside the database; None for other databases."""
+    url = config.database_url
+    if not url.startswith("sqlite:///"):
+        return None
+    path = Path(url.removeprefix("sqlite:///") + ".lock")
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise AlreadyRunning(
+            f"another feedrelay daemon ({owner}) is already running on {path.with_suffix('')}; "
+            "SQLite supports one daemon per database (use PostgreSQL for several workers)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle
+
+
+class Daemon:
+    """The running daemon: one Relay, a worker pool and the scheduler's jobs."""
+
+    def __init__(self, config_path: Path, config: Config) -> None:
+        self.config_path = config_path
+        self.config_mtime = _mtime(config_path)
+        self.relay = Relay(config)
+        self.pool = ThreadPoolExecutor(max_workers=config.http.workers, thread_name_prefix="fetch")
+        self.in_flight: dict[str, Future[FeedOutcome]] = {}
+        self.lock = threading.Lock()
+        self.publish_wanted = threading.Event()
+        self.stopping = threading.Event()
+        self.reload_wanted = threading.Event()
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def dispatch(self) -> None:
+        """Submit due feeds that are not already being fetched."""
+        if self.stopping.is_set():
+            return
+        for name in self.relay.due_feeds():
+            with self.lock:
+                if name in self.in_flight:
+                    continue
+                future = self.pool.submit(self.relay._poll_safely, name)
+                self.in_flight[name] = future
+            future.add_done_callback(lambda f, n=name: self._done(n, f))
+
+    def _done(self, name: str, future: Future[FeedOutcome]) -> None:
+        with self.lock:
+            self.in_flight.pop(name, None)
+        outcome = future.result()
+        if outcome.error:
+            log.warning("feed %s: %s", name, outcome.error)
+        else:
+            log.info("feed %s: %s, %d new, %d duplicates, %d updated", name, outcome.outcome, outcome.new,
+                     outcome.duplicates, outcome.updated)
+        if outcome.new or outcome.updated:
+            self.publish_wanted.set()
+
+    def publish(self, force: bool = False) -> None:
+        """Deliver pending revisions after new items, and periodically for retries."""
+        if not force and not self.publish_wanted.is_set():
+            return
+        self.publish_wanted.clear()
+        report = self.relay.publish()
+        if report.counts:
+            log.info("published: %s", dict(report.counts))
+
+    def check_config(self) -> None:
+        """Reload when the config file changed on disk or SIGHUP asked for it."""
+        mtime = _mtime(self.config_path)
+        if mtime != self.config_mtime or self.reload_wanted.is_set():
+            self.reload_wanted.clear()
+            self.config_mtime = mtime
+            self.reload()
+
+    def reload(self) -> None:
+        """Validate the config file and switch to it; keep the last good config if invalid."""
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("config reload rejected, keeping the running config:\n%s", exc)
+            return
+        old = self.relay
+        self.relay = Relay(config, owner=old.owner)
+        log.info("config reloaded: %d feeds, %d targets", len(config.feeds), len(config.targets))
+        self.publish_wanted.set()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.scheduler.add_job(self.dispatch, "interval", seconds=1, id="dispatch", max_instances=1,
+                               coalesce=True)
+        self.scheduler.add_job(self.publish, "interval", seconds=2, id="publish", max_instances=1,
+                               coalesce=True)
+        self.scheduler.add_job(self.publish, "interval", seconds=60, id="retry", max_instances=1,
+                               coalesce=True, kwargs={"force": True})
+        self.scheduler.add_job(self.check_config, "interval", seconds=2, id="config", max_instances=1,
+                               coalesce=True)
+        self.scheduler.start()
+        self.publish(force=True)
+
+    def stop(self) -> None:
+        """Stop taking work, wait for in-flight fetches (grace period), publish what they brought."""
+        self.stopping.set()
+        self.scheduler.shutdown(wait=True)
+        deadline = time.monotonic() + GRACE_SECONDS
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.publish_wanted.is_set():
+            self.publish(force=True)
+        self.relay.close()
+
+
+def run_daemon(config_path: Path) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit code."""
+    config = load_config(config_path)
+    try:
+        lock = lock_database(config)
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        print(f"feedrelay: {exc}", file=sys.stderr)
+        return 1
+    daemon = Daemon(config_path, config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: daemon.reload_wanted.set())
+    daemon.start()
+    log.info("feedrelay daemon started: %d feeds, %d targets, database %s", len(config.feeds),
+             len(config.targets), config.database_url.split("@")[-1])
+    stop.wait()
+    log.info("stopping: finishing in-flight work")
+    daemon.stop()
+    if lock is not None:
+        lock.close()
+    log.info("stopped")
+    return 0
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime_ns / 1e9
+    except OSError:
+        return None

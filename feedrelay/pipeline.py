@@ -1,0 +1,261 @@
+"""The relay: one feed polled end to end (fetch → parse → clean → store), and one full pass.
+
+This is glue: each stage lives in its own package and talks through `feedrelay.items` values.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from feedrelay import __version__
+from feedrelay.config import CleanConfig, Config, FeedConfig
+from feedrelay.items import Item, utcnow
+from feedrelay.publishing import PublishReport, publish_pending
+from ingest.clean import CleanRules, Rewrite, clean_item, filter_reason
+from ingest.fetch import Fetcher, FetchResult, FetchState, HttpSettings
+from ingest.parse import ParsedFeed, ParseError, parse_feed
+from publish.registry import build_targets, target_filter
+from store import models
+from store.db import open_database
+from store.stories import StorePolicy, StoreReport, store_items
+
+log = logging.getLogger("feedrelay.pipeline")
+
+
+@dataclass
+class FeedOutcome:
+    """What polling one feed did."""
+
+    feed: str
+    outcome: str
+    error: str | None = None
+    new: int = 0
+    duplicates: int = 0
+    updated: int = 0
+    filtered: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class PassReport:
+    """One full pass over every enabled feed, then publishing."""
+
+    feeds: list[FeedOutcome]
+    published: PublishReport
+
+    @property
+    def failed(self) -> list[FeedOutcome]:
+        return [f for f in self.feeds if not f.ok]
+
+
+def http_settings(config: Config) -> HttpSettings:
+    """The fetcher's settings from the `http` config section."""
+    http = config.http
+    return HttpSettings(
+        user_agent=http.user_agent or f"feedrelay/{__version__} (+https://github.com/feedrelay/feedrelay)",
+        connect_timeout=http.connect_timeout.total_seconds(),
+        read_timeout=http.read_timeout.total_seconds(),
+        deadline=http.deadline.total_seconds(),
+        max_body=http.max_body,
+        max_redirects=http.max_redirects,
+        allow_private_networks=http.allow_private_networks,
+        per_host=http.per_host,
+    )
+
+
+def clean_rules(clean: CleanConfig) -> CleanRules:
+    """The cleaning stage's rules from a `clean` config section."""
+    return CleanRules(
+        remove=list(clean.remove),
+        rewrite=[Rewrite(r.pattern, r.replace, r.field) for r in clean.rewrite],
+        strip_links=clean.strip_links,
+        images=clean.images,
+        include=list(clean.include),
+        exclude=list(clean.exclude),
+        summary_chars=clean.summary_chars,
+    )
+
+
+def default_owner() -> str:
+    """This process's worker id: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Relay:
+    """A configured feedrelay: database, fetcher and targets, ready to poll and publish."""
+
+    def __init__(self, config: Config, *, owner: str | None = None) -> None:
+        self.config = config
+        self.owner = owner or config.worker.id or default_owner()
+        self.engine, self.sessions = open_database(config.database_url)
+        self.fetcher = Fetcher(http_settings(config))
+        self.targets = build_targets(config, self.fetcher)
+        self.feeds = {f.name: f for f in config.feeds}
+        self.sync_feeds()
+
+    def close(self) -> None:
+        """Release the HTTP pool and database connections."""
+        self.fetcher.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> Relay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- feeds ---------------------------------------------------------------------------------
+
+    def sync_feeds(self) -> None:
+        """Create rows for configured feeds; a changed configured URL replaces a remembered one."""
+        with self.sessions.begin() as session:
+            rows = {f.name: f for f in session.scalars(select(models.Feed))}
+            for feed in self.config.feeds:
+                url = self.config.feed_url(feed)
+                row = rows.get(feed.name)
+                if row is None:
+                    session.add(models.Feed(name=feed.name, url=url, config_url=url, enabled=True,
+                                            error_count=0, last_new_items=0, guid_mode="guid"))
+                elif row.config_url != url:
+                    row.url = row.config_url = url
+                    row.moved_from = row.etag = row.last_modified = row.body_hash = None
+                    row.enabled, row.disabled_reason = True, None
+
+    def due_feeds(self, now: datetime | None = None) -> list[str]:
+        """Names of enabled feeds whose next check is due."""
+        now = now or utcnow()
+        with self.sessions() as session:
+            rows = session.scalars(select(models.Feed).where(models.Feed.enabled.is_(True)))
+            return [r.name for r in rows if r.name in self.feeds and self.feeds[r.name].enabled
+                    and (r.next_check_at is None or r.next_check_at <= now)]
+
+    def enabled_feeds(self) -> list[str]:
+        """Names of feeds enabled in the config and not disabled in the database (e.g. gone)."""
+        with self.sessions() as session:
+            disabled = set(session.scalars(select(models.Feed.name).where(models.Feed.enabled.is_(False))))
+        return [f.name for f in self.config.feeds if f.enabled and f.name not in disabled]
+
+    def poll(self, name: str) -> FeedOutcome:
+        """Fetch one feed and store what it brought; errors are recorded on the feed, not raised."""
+        feed = self.feeds[name]
+        with self.sessions() as session:
+            row = session.scalars(select(models.Feed).where(models.Feed.name == name)).one()
+            state = FetchState(url=row.url, etag=row.etag, last_modified=row.last_modified,
+                               body_hash=row.body_hash, verify_tls=feed.verify_tls)
+        result = self.fetcher.fetch(state)
+        parsed: ParsedFeed | None = None
+        outcome = FeedOutcome(name, result.outcome, result.error, warnings=list(result.warnings))
+        if result.outcome == "ok" and result.body is not None:
+            try:
+                parsed = parse_feed(result.body, feed_name=name, base_url=result.url,
+                                    content_type=result.content_type)
+                outcome.warnings += parsed.warnings
+            except ParseError as exc:
+                outcome.outcome, outcome.error = "error", str(exc)
+        items, reasons = self._clean(feed, parsed.items if parsed else [])
+        with self.sessions.begin() as session:
+            row = session.scalars(select(models.Feed).where(models.Feed.name == name)
+                                  .with_for_update()).one()
+            if items:
+                stored = store_items(session, row, items, self._policy(session), reasons)
+                _count(outcome, stored)
+            self._record(row, feed, result, parsed, outcome)
+        return outcome
+
+    def _clean(self, feed: FeedConfig, raw: list[Item]) -> tuple[list[Item], list[str | None]]:
+        rules = clean_rules(self.config.feed_clean(feed))
+        items = [clean_item(item, rules) for item in raw[: self.config.defaults.max_items]]
+        return items, [filter_reason(item, rules) for item in items]
+
+    def _policy(self, session: Session) -> StorePolicy:
+        rows = {r.name: r.id for r in session.scalars(select(models.Feed))}
+        return StorePolicy(
+            targets={t.name: target_filter(t, self.config) for t in self.config.targets if t.enabled},
+            representative=self.config.dedup.representative,
+            priorities={rows[f.name]: f.priority for f in self.config.feeds if f.name in rows},
+        )
+
+    def _record(self, row: models.Feed, feed: FeedConfig, result: FetchResult, parsed: ParsedFeed | None,
+                outcome: FeedOutcome) -> None:
+        now = utcnow()
+        row.last_checked_at = now
+        row.last_outcome = outcome.outcome
+        row.last_http_status = result.http_status
+        row.warnings = outcome.warnings or None
+        if result.url != row.url:
+            row.moved_from, row.url = row.url, result.url
+        if outcome.outcome == "gone":
+            row.enabled, row.disabled_reason = False, "gone"
+        if outcome.error and outcome.outcome != "retry_later":
+            row.error_count += 1
+            row.last_error = outcome.error
+        elif outcome.outcome != "retry_later":
+            row.error_count, row.last_error, row.last_success_at = 0, None, now
+            row.etag = result.etag or row.etag
+            row.last_modified = result.last_modified or row.last_modified
+            row.body_hash = result.body_hash or row.body_hash
+            row.last_new_items = outcome.new
+        if parsed is not None:
+            row.title = parsed.title or row.title
+            row.site_url = parsed.link or row.site_url
+        row.next_check_at = self.next_check(feed, row, result, parsed, now)
+
+    def next_check(self, feed: FeedConfig, row: models.Feed, result: FetchResult,
+                   parsed: ParsedFeed | None, now: datetime) -> datetime:
+        """When to poll this feed again."""
+        if result.retry_after:
+            return max(result.retry_after, now)
+        interval = self.config.feed_interval(feed)
+        if row.error_count:
+            interval = min(self.config.defaults.max_backoff, interval * 2 ** min(row.error_count - 1, 10))
+        return now + max(interval, timedelta(seconds=1))
+
+    # -- passes --------------------------------------------------------------------------------
+
+    def poll_many(self, names: list[str], progress=None) -> list[FeedOutcome]:  # type: ignore[no-untyped-def]
+        """Poll feeds concurrently on the HTTP worker pool; one feed's failure never stops others."""
+        if not names:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self.config.http.workers, len(names))) as pool:
+            outcomes = []
+            for outcome in pool.map(self._poll_safely, names):
+                outcomes.append(outcome)
+                if progress:
+                    progress(outcome)
+            return outcomes
+
+    def _poll_safely(self, name: str) -> FeedOutcome:
+        try:
+            return self.poll(name)
+        except Exception as exc:  # a bug or database fault must not stop the other feeds
+            log.exception("feed %s: unexpected failure", name)
+            return FeedOutcome(name, "error", f"internal error: {type(exc).__name__}: {exc}")
+
+    def publish(self) -> PublishReport:
+        """Deliver pending story revisions to every target."""
+        return publish_pending(self.sessions, self.targets, self.owner,
+                               lease=self.config.worker.delivery_lease)
+
+    def run_once(self, progress=None) -> PassReport:  # type: ignore[no-untyped-def]
+        """Poll every enabled feed now, then publish."""
+        outcomes = self.poll_many(self.enabled_feeds(), progress)
+        return PassReport(outcomes, self.publish())
+
+
+def _count(outcome: FeedOutcome, stored: StoreReport) -> None:
+    outcome.new += stored.new
+    outcome.duplicates += stored.duplicates
+    outcome.updated += stored.updated
+    outcome.filtered += stored.filtered
