@@ -1,0 +1,103 @@
+"""Pieces several targets share: the published HTML of an entry, the JSON Feed item shape, and
+atomic file writes."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from feedrelay.items import Entry
+from publish.attribution import render_attribution
+
+
+def entry_html(entry: Entry, attribution: str | None) -> str:
+    """The entry's clean HTML with the rendered attribution template appended (if configured)."""
+    html = entry.item.content_html or entry.item.summary
+    if not attribution:
+        return html
+    footer = render_attribution(attribution, entry)
+    return f"{html}\n{footer}" if footer else html
+
+
+def published_at(entry: Entry) -> datetime:
+    """When the story was first published: the source's date, else this revision's time."""
+    return entry.item.date or entry.updated
+
+
+def mime_type(url: str, declared: str | None) -> str:
+    """The declared media type of an enclosure, else a guess from its URL."""
+    return declared or mimetypes.guess_type(url.split("?")[0])[0] or "application/octet-stream"
+
+
+def source_info(entry: Entry) -> dict[str, Any]:
+    """Where the story comes from: source feed title and URL, and the original article link."""
+    return {
+        "title": entry.source_title,
+        "url": entry.source_url,
+        "link": entry.item.source_link or entry.item.link,
+    }
+
+
+def json_feed_item(entry: Entry, attribution: str | None) -> dict[str, Any]:
+    """A JSON Feed 1.1 item for the entry, with feedrelay's `_feedrelay` extension object."""
+    item = entry.item
+    data: dict[str, Any] = {"id": entry.entry_id}
+    if item.link:
+        data["url"] = item.link
+    if item.source_link and item.source_link != item.link:
+        data["external_url"] = item.source_link
+    data["title"] = item.title
+    data["content_html"] = entry_html(entry, attribution)
+    if item.summary:
+        data["summary"] = item.summary
+    if item.image:
+        data["image"] = item.image
+    data["date_published"] = published_at(entry).isoformat()
+    data["date_modified"] = entry.updated.isoformat()
+    if item.authors:
+        data["authors"] = [{"name": name} for name in item.authors]
+    tags = list(dict.fromkeys([*item.categories, *item.tags]))
+    if tags:
+        data["tags"] = tags
+    if item.language:
+        data["language"] = item.language
+    if item.enclosures:
+        data["attachments"] = [
+            {"url": e.url, "mime_type": mime_type(e.url, e.type),
+             **({"size_in_bytes": e.length} if e.length else {})}
+            for e in item.enclosures
+        ]
+    data["_feedrelay"] = {
+        "story_id": entry.story_id,
+        "revision": entry.revision,
+        "retracted": entry.retracted,
+        "copies": entry.copies,
+        "source": source_info(entry),
+    }
+    return data
+
+
+def write_atomic(path: Path, data: bytes) -> bool:
+    """Replace `path` with `data` via a temp file and rename; False (no write) if unchanged."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return True
