@@ -106,7 +106,6 @@ class FeedConfig(Strict):
     verify_tls: bool = True
     wordpress_api: Literal["auto", "on", "off"] = "auto"
     clean: CleanConfig | None = None
-    attribution: str | None = None
 
 
 class FilterConfig(Strict):
