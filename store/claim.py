@@ -1,0 +1,163 @@
+"""Work claiming between workers that share one database: feeds, named singleton leases.
+
+A worker claims a due feed by writing a lease (owner, expiry) on its row in a short transaction;
+finishing the poll clears the lease, and a worker that dies loses its leases when they expire.
+On PostgreSQL, candidate rows are read with `FOR UPDATE SKIP LOCKED` and claiming is serialized
+by a transaction-scoped advisory lock, so the per-host politeness cap holds across every worker.
+SQLite runs one daemon per database, so there the same queries run without locks:
+`lock_rows` and `_serialize_claims` are the only places the backends differ.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from sqlalchemy import Select, or_, select, text, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from store import models
+from store.upsert import insert_ignore
+
+S = TypeVar("S", bound=Select[Any])
+
+# The key of the PostgreSQL advisory lock that serializes feed claims (any fixed 64-bit number).
+CLAIM_LOCK_KEY = 0x66656564_72656C61  # "feedrela"
+# A released singleton lease: expired, so anyone may take it.
+EXPIRED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def is_postgres(session: Session) -> bool:
+    """True when the session talks to PostgreSQL."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def lock_rows(query: S, session: Session) -> S:
+    """`query` with `FOR UPDATE SKIP LOCKED` on PostgreSQL; unchanged on SQLite (one daemon)."""
+    return query.with_for_update(skip_locked=True) if is_postgres(session) else query
+
+
+def _serialize_claims(session: Session) -> None:
+    """On PostgreSQL, wait for other workers' claim transactions (held until commit)."""
+    if is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
+
+
+def host_of(url: str) -> str:
+    """The host name a feed URL points at (lower case); '' for local files."""
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _claimable(now: datetime) -> Any:
+    return or_(models.Feed.lease_until.is_(None), models.Feed.lease_until < now)
+
+
+def claim_feeds(session: Session, owner: str, now: datetime, *, lease: timedelta, limit: int,
+                names: Collection[str] | None = None, per_host: int | None = None) -> list[str]:
+    """Lease up to `limit` due, enabled feeds to `owner`; return their names (caller commits).
+
+    A feed is due when its next check time has come and nobody holds a live lease on it.
+    `names` restricts claiming to the feeds this worker's config knows. With `per_host`, no host
+    gets more feeds under live lease (being fetched by any worker) than that.
+    """
+    if limit <= 0:
+        return []
+    _serialize_claims(session)
+    query = (
+        select(models.Feed)
+        .where(
+            models.Feed.enabled.is_(True),
+            or_(models.Feed.next_check_at.is_(None), models.Feed.next_check_at <= now),
+            _claimable(now),
+        )
+        .order_by(models.Feed.next_check_at.is_not(None), models.Feed.next_check_at, models.Feed.id)
+    )
+    if names is not None:
+        query = query.where(models.Feed.name.in_(list(names)))
+    if per_host is None:
+        query = query.limit(limit)
+    busy = _busy_hosts(session, now) if per_host is not None else Counter[str]()
+    claimed: list[str] = []
+    for row in session.scalars(lock_rows(query, session)):
+        host = host_of(row.url)
+        if per_host is not None and host and busy[host] >= per_host:
+            continue
+        if not _take(session, row, owner, now, lease):
+            continue
+        busy[host] += 1
+        claimed.append(row.name)
+        if len(claimed) >= limit:
+            break
+    return claimed
+
+
+def _take(session: Session, row: models.Feed, owner: str, now: datetime, lease: timedelta) -> bool:
+    """Compare-and-set the lease: only if still unleased (always, under PostgreSQL's row lock;
+    on SQLite a concurrent writer makes this fail with 'database is locked', and we retry)."""
+    taken = session.execute(
+        update(models.Feed).where(models.Feed.id == row.id, _claimable(now))
+        .values(lease_owner=owner, lease_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
+        return False
+    set_committed_value(row, "lease_owner", owner)
+    set_committed_value(row, "lease_until", now + lease)
+    return True
+
+
+def _busy_hosts(session: Session, now: datetime) -> Counter[str]:
+    """How many feeds of each host are under a live lease (being polled somewhere)."""
+    urls = session.scalars(select(models.Feed.url).where(models.Feed.lease_until >= now))
+    return Counter(host_of(url) for url in urls)
+
+
+def release_feed(session: Session, feed: models.Feed, owner: str) -> bool:
+    """Clear `owner`'s lease on a feed row; False if the lease had passed to another worker."""
+    if feed.lease_owner != owner:
+        return False
+    feed.lease_owner = feed.lease_until = None
+    return True
+
+
+def release_owner(session: Session, owner: str) -> int:
+    """Give back every lease `owner` holds (a restarted worker with a fixed id); rows released."""
+    released = 0
+    for model in (models.Feed, models.Delivery):
+        released += session.execute(
+            update(model).where(model.lease_owner == owner).values(lease_owner=None, lease_until=None)
+        ).rowcount
+    released += session.execute(
+        update(models.Lease).where(models.Lease.owner == owner).values(owner="", until=EXPIRED)
+    ).rowcount
+    return released
+
+
+def acquire_lease(session: Session, name: str, owner: str, now: datetime, duration: timedelta) -> bool:
+    """Take or renew the singleton lease `name` for `duration`; False if another owner holds it.
+
+    Taking is one atomic statement on both backends: insert the row, or update it where it is
+    ours or has expired. The caller commits.
+    """
+    until = now + duration
+    if insert_ignore(session, models.Lease, {"name": name, "owner": owner, "until": until}, ("name",)):
+        return True
+    taken = session.execute(
+        update(models.Lease)
+        .where(models.Lease.name == name, or_(models.Lease.owner == owner, models.Lease.until < now))
+        .values(owner=owner, until=until)
+    )
+    return taken.rowcount == 1
+
+
+def release_lease(session: Session, name: str, owner: str) -> None:
+    """Give up the singleton lease `name` if `owner` holds it (the caller commits)."""
+    session.execute(
+        update(models.Lease)
+        .where(models.Lease.name == name, models.Lease.owner == owner)
+        .values(owner="", until=EXPIRED)
+    )

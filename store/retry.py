@@ -1,0 +1,62 @@
+"""Running a unit of work as one transaction, retried when the database asks for it.
+
+A transaction that fails with a serialization failure, a deadlock, a unique-key race, a busy
+SQLite file or a dropped connection is rolled back as a whole and run again from the start in a
+fresh session (the pool's pre-ping replaces dead connections). So the work is applied entirely
+or not at all; it must therefore touch nothing outside the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger("feedrelay.store")
+T = TypeVar("T")
+
+# PostgreSQL SQLSTATEs worth a retry: serialization failure, deadlock, unique violation (a
+# concurrent insert won), admin shutdown / crash shutdown / cannot connect now (a restart).
+RETRY_SQLSTATES = frozenset({"40001", "40P01", "23505", "57P01", "57P02", "57P03"})
+SQLITE_BUSY = ("database is locked", "database table is locked")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True if running the whole transaction again may succeed."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate and (sqlstate in RETRY_SQLSTATES or sqlstate.startswith("08")):
+        return True
+    return any(text in str(exc.orig) for text in SQLITE_BUSY)
+
+
+def run_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T], *,
+                    attempts: int = 6, delay: float = 0.05) -> T:
+    """Run `work(session)` in a transaction and commit; on a retryable error, start over.
+
+    Waits grow exponentially (with jitter) between attempts; the last error is raised.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with sessions.begin() as session:
+                return work(session)
+        except DBAPIError as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            wait = delay * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+            log.warning("transaction failed (%s), retry %d/%d in %.2fs", _brief(exc), attempt,
+                        attempts - 1, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _brief(exc: DBAPIError) -> str:
+    return f"{type(exc.orig).__name__}: {str(exc.orig).strip().splitlines()[0] if str(exc.orig) else ''}"
