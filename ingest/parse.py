@@ -14,9 +14,11 @@ from typing import Any
 
 import feedparser
 from dateutil import parser as dateparser
+from lxml import etree
 
 from feedrelay.items import Enclosure, Item
 
+TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"
 JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
 
 
@@ -72,7 +74,23 @@ def parse_feed(body: bytes, *, feed_name: str, base_url: str | None = None,
         update_period=meta.get("sy_updateperiod"),
         update_frequency=_int(meta.get("sy_updatefrequency")),
         warnings=warnings,
+        deleted=_tombstones(body),
     )
+
+
+def _tombstones(body: bytes) -> list[str]:
+    """Refs of RFC 6721 `at:deleted-entry` elements (feedparser ignores them)."""
+    if TOMBSTONES_NS.encode() not in body:
+        return []
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        root = etree.fromstring(body.lstrip(), parser)
+    except (etree.XMLSyntaxError, ValueError):
+        return []
+    if root is None:
+        return []
+    refs = (e.get("ref", "").strip() for e in root.iter(f"{{{TOMBSTONES_NS}}}deleted-entry"))
+    return _unique(refs)
 
 
 def _entry_to_item(entry: Any, feed_name: str, language: str | None) -> Item:

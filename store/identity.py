@@ -6,15 +6,21 @@ Pure functions; `store.stories` uses them against the database.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import unicodedata
 from collections import Counter
+from urllib.parse import urlsplit
 
 from feedrelay.items import Item
 from ingest.urls import canonical_url
 
 MIN_TEXT_WORDS = 25
+GUID_MODES = ("guid", "link", "hash")
 _WORD = re.compile(r"\w+", re.UNICODE)
+_TAG = re.compile(r"<[^>]+>")
+_TITLE_PREFIX = re.compile(r"^\s*(\[[^\]]{1,60}\]|\([^)]{1,60}\)|【[^】]{1,60}】)\s*")
+_DIGITS = re.compile(r"\d+")
 
 
 def digest(value: str) -> str:
@@ -37,6 +43,42 @@ def text_hash(text: str) -> str | None:
     return digest(" ".join(tokens))
 
 
+def plain_title(title: str) -> str:
+    """A title as a reader sees it: entities decoded (also double-encoded ones), tags removed,
+    a bracketed source prefix ("[Source] ", "(Site) ") dropped, whitespace collapsed."""
+    value = title
+    for _ in range(3):
+        decoded = html.unescape(value)
+        if decoded == value:
+            break
+        value = decoded
+    value = _TAG.sub(" ", value)
+    value = unicodedata.normalize("NFKC", value)
+    stripped = _TITLE_PREFIX.sub("", value)
+    return " ".join((stripped if stripped.strip() else value).split())
+
+
+def title_words(title: str) -> list[str]:
+    """Comparison tokens of a title (see `plain_title` and `words`)."""
+    return words(plain_title(title))
+
+
+def title_overlap(a: str, b: str) -> float:
+    """Share of the shorter title's words found in the other (robust to prefixes/suffixes)."""
+    left, right = set(title_words(a)), set(title_words(b))
+    if not left or not right:
+        return 0.0
+    return len(left & right) / min(len(left), len(right))
+
+
+def titles_conflict(a: str, b: str) -> bool:
+    """True when two titles carry different numbers ("Briefing for 27 November" vs "… 28 …",
+    "Episode 41" vs "Episode 42"): a recurring post, never the same article."""
+    left = set(_DIGITS.findall(plain_title(a)))
+    right = set(_DIGITS.findall(plain_title(b)))
+    return bool(left) and bool(right) and left != right
+
+
 def content_hash(item: Item) -> str:
     """Hash of what a revision is made of: title, clean content, enclosures and deletion."""
     parts = [item.title, item.content_html, "|".join(e.url for e in item.enclosures), str(item.deleted)]
@@ -55,7 +97,7 @@ def per_feed_keys(items: list[Item], guid_mode: str = "guid") -> list[str]:
     keys = []
     for item, key in zip(items, raw, strict=True):
         if counts[key] > 1:
-            extra = item.link if key.startswith("g:") and item.link else f"{item.title}\x1f{item.content_html}"
+            extra = item.link if key.startswith("g:") and item.link else _hash_basis(item)
             key = key[:2] + digest(key + "\x1f" + extra)
         keys.append(key[:80])
     return keys
@@ -66,7 +108,12 @@ def _raw_key(item: Item, guid_mode: str) -> str:
         return "g:" + digest(item.guid)
     if guid_mode in ("guid", "link") and item.link:
         return "l:" + digest(canonical_url(item.link) or item.link)
-    return "h:" + digest(f"{item.title}\x1f{item.text or item.content_html}")
+    return "h:" + digest(_hash_basis(item))
+
+
+def _hash_basis(item: Item) -> str:
+    body = " ".join(words(item.text)) if item.text else item.content_html
+    return f"{' '.join(title_words(item.title))}\x1f{body}"
 
 
 def url_key(url: str | None) -> str | None:
@@ -75,16 +122,28 @@ def url_key(url: str | None) -> str | None:
     return "u:" + digest(canonical) if canonical else None
 
 
+def is_site_root(url: str | None) -> bool:
+    """True for a bare site address (no path, no query): a home page, never one article."""
+    if not url:
+        return False
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    return parts.path.strip("/") == "" and not parts.query
+
+
 def exact_keys(item: Item) -> list[tuple[str, str]]:
     """Cross-feed exact keys of an item with the reason each stands for.
 
     The item's own canonical link, the original permalink a copy carries (`source_link`), and
     the hash of its normalised text. The same `u:` namespace for link and source link means a
-    copy that credits the original's URL lands on the original's story.
+    copy that credits the original's URL lands on the original's story. Home-page URLs are no
+    article's identity and give no key.
     """
     keys: list[tuple[str, str]] = []
-    for url, reason in ((item.link, "canonical-url"), (item.source_link, "source-link")):
-        key = url_key(url)
+    for url, reason in ((item.source_link, "source-link"), (item.link, "canonical-url")):
+        key = None if is_site_root(url) else url_key(url)
         if key and key not in (k for k, _ in keys):
             keys.append((key, reason))
     hashed = text_hash(item.text)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -195,3 +196,19 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     owner: Mapped[str] = mapped_column(String(100))
     until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NearDupBand(Base):
+    """One LSH band of an item's MinHash fingerprint (see `store.neardup`).
+
+    The primary key (band, value, item_id) is the candidate index: a lookup per band, no scan.
+    On SQLite the table is WITHOUT ROWID so the key is the table (no second copy).
+    """
+
+    __tablename__ = "neardup_bands"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True,
+                                         index=True)

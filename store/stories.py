@@ -1,4 +1,4 @@
-"""Storing a fetched batch of items: per-feed identity, stories, revisions, and the outbox.
+"""Storing a fetched batch of items: per-feed identity, stories, revisions, deletions, the outbox.
 
 Everything one batch changes is written in the caller's transaction, outbox rows included, so a
 crash loses nothing and a retry duplicates nothing. Races between workers are settled by the
@@ -10,16 +10,39 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from feedrelay.items import Item, utcnow
+from ingest.urls import canonical_url
 from store import models
-from store.identity import content_hash, exact_keys, per_feed_keys, text_hash, url_key
+from store.identity import (
+    content_hash,
+    digest,
+    exact_keys,
+    per_feed_keys,
+    text_hash,
+    url_key,
+    words,
+)
 from store.upsert import insert_ignore
 
 TargetFilter = Callable[[Item, models.Feed], bool]
+Match = tuple[int, float, str]
+CONTRADICTION_WORDS = 40
+CONTRADICTION_CONTAINMENT = 0.2
+
+
+class NearDuplicateFinder(Protocol):
+    """What `StorePolicy.near_duplicate` provides (`store.neardup.NearDuplicates`)."""
+
+    def find(self, session: Session, item: Item, row: models.Item) -> Match | None: ...
+
+    def remember(self, session: Session, row: models.Item, item: Item) -> None: ...
+
+    def forget(self, session: Session, item_id: int) -> None: ...
 
 
 @dataclass
@@ -31,25 +54,38 @@ class StoreReport:
     updated: int = 0
     unchanged: int = 0
     filtered: int = 0
+    retracted: int = 0
     merges: list[tuple[int, int, str, float | None]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
 class StorePolicy:
-    """How stories are formed and who receives them."""
+    """How stories are formed and who receives them.
+
+    `complete_feeds` holds the ids of feeds marked `complete: true`: an item that vanishes from
+    such a feed is a deletion at the source.
+    """
 
     targets: dict[str, TargetFilter] = field(default_factory=dict)
     representative: str = "earliest"
     priorities: dict[int, int] = field(default_factory=dict)
-    near_duplicate: Callable[[Session, Item, models.Item], tuple[int, float, str] | None] | None = None
+    near_duplicate: NearDuplicateFinder | None = None
+    complete_feeds: set[int] = field(default_factory=set)
 
 
 def store_items(session: Session, feed: models.Feed, items: Sequence[Item], policy: StorePolicy,
-                filtered: Sequence[str | None] | None = None) -> StoreReport:
-    """Store one fetched batch of a feed's items; `filtered[i]` is a filter reason or None."""
+                filtered: Sequence[str | None] | None = None, *,
+                deleted: Sequence[str] = ()) -> StoreReport:
+    """Store one fetched batch of a feed's items; `filtered[i]` is a filter reason or None.
+
+    `deleted` holds the refs of Atom tombstones (RFC 6721) the document carried.
+    """
     report = StoreReport()
     now = utcnow()
-    keys = per_feed_keys(list(items), feed.guid_mode)
+    items = list(items)
+    _check_guid_mode(session, feed, items, report)
+    keys = per_feed_keys(items, feed.guid_mode)
     existing = {
         row.key: row
         for row in session.scalars(
@@ -70,7 +106,60 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
             report.filtered += 1
             continue
         _assign_story(session, row, item, feed, policy, report, now)
+    if deleted:
+        _apply_tombstones(session, feed, deleted, policy, report, now)
+    if feed.id in policy.complete_feeds and items:
+        vanished = session.scalars(select(models.Item).where(
+            models.Item.feed_id == feed.id, models.Item.status == "active", models.Item.key.not_in(keys)))
+        for row in vanished:
+            retract(session, row, feed, policy, now)
+            report.retracted += 1
     return report
+
+
+def _check_guid_mode(session: Session, feed: models.Feed, items: list[Item], report: StoreReport) -> None:
+    """Switch a feed to link (or hash) identity when its GUIDs prove unusable."""
+    if feed.guid_mode != "guid" or len(items) < 2:
+        return
+    guids = [item.guid for item in items if item.guid]
+    reason = None
+    if len(guids) >= 2 and len(set(guids)) <= len(guids) // 2:
+        reason = f"{len(guids) - len(set(guids))} of {len(guids)} GUIDs repeated in one document"
+    elif len(guids) == len(items):
+        guid_keys = per_feed_keys(items, "guid")
+        links = {url_key(item.link) for item in items} - {None}
+        if len(links) == len(items) and not session.scalar(select(func.count()).where(
+                models.Item.feed_id == feed.id, models.Item.key.in_(guid_keys))):
+            known = session.scalar(select(func.count(func.distinct(models.Item.url_hash))).where(
+                models.Item.feed_id == feed.id, models.Item.url_hash.in_(links)))
+            if known == len(links):
+                reason = "GUIDs change on every fetch (all GUIDs new, all links known)"
+    if reason is None:
+        return
+    links = [canonical_url(item.link) for item in items]
+    mode = "link" if all(links) and len(set(links)) == len(links) else "hash"
+    warning = f"identity switched from GUID to {mode}: {reason}"
+    feed.guid_mode = mode
+    feed.warnings = [*(feed.warnings or []), warning]
+    report.warnings.append(warning)
+    _rekey(session, feed, items, per_feed_keys(items, mode))
+
+
+def _rekey(session: Session, feed: models.Feed, items: list[Item], keys: list[str]) -> None:
+    """Move the stored rows of these items (found by link) to their keys under the new mode."""
+    taken = set(session.scalars(select(models.Item.key).where(
+        models.Item.feed_id == feed.id, models.Item.key.in_(keys))))
+    for item, key in zip(items, keys, strict=True):
+        link_key = url_key(item.link)
+        if key in taken or link_key is None:
+            continue
+        row = session.scalars(select(models.Item).where(
+            models.Item.feed_id == feed.id, models.Item.url_hash == link_key).order_by(models.Item.id).limit(1)
+        ).first()
+        if row is not None:
+            row.key = key
+            taken.add(key)
+    session.flush()
 
 
 def _insert_item(session: Session, feed: models.Feed, item: Item, key: str, now: datetime,
@@ -91,35 +180,77 @@ def _insert_item(session: Session, feed: models.Feed, item: Item, key: str, now:
 
 def _refresh(session: Session, row: models.Item, item: Item, feed: models.Feed, policy: StorePolicy,
              report: StoreReport, now: datetime) -> None:
-    """A known item: unchanged writes nothing; changed content is a new revision."""
+    """A known item: unchanged writes nothing; changed content is a new revision; a deleted item
+    that reappears is restored (an update of its story, never a new story)."""
     new_hash = content_hash(item)
-    if new_hash == row.content_hash or row.status in ("filtered", "pruned"):
+    restored = row.status == "deleted" and not item.deleted
+    if row.status in ("filtered", "pruned") or (new_hash == row.content_hash and not restored):
         report.unchanged += 1
         return
-    row.content_hash = new_hash
-    row.data = item.to_json()
-    row.title = item.title
-    row.text_hash = text_hash(item.text)
-    row.revision += 1
+    if new_hash != row.content_hash:
+        row.content_hash = new_hash
+        row.data = item.to_json()
+        row.title = item.title
+        row.link = item.link
+        row.url_hash = url_key(item.link)
+        row.source_hash = url_key(item.source_link)
+        row.text_hash = text_hash(item.text)
+        row.revision += 1
+    row.status = "deleted" if item.deleted else "active"
     row.last_seen = now
     report.updated += 1
     if row.story_id is None:
         return
+    _claim_keys(session, exact_keys(item), row.story_id)
+    if policy.near_duplicate is not None:
+        if item.deleted:
+            policy.near_duplicate.forget(session, row.id)
+        else:
+            policy.near_duplicate.remember(session, row, item)
     story = session.get(models.Story, row.story_id, with_for_update=True)
     if story is not None and story.representative_item_id == row.id:
         bump_revision(session, story, feed, item, policy, now, retracted=item.deleted)
 
 
+def retract(session: Session, row: models.Item, feed: models.Feed, policy: StorePolicy, now: datetime) -> None:
+    """The source deleted this item: mark it deleted (its identity keys stay) and, when it is
+    its story's representative, queue a retracted revision for the targets holding the story."""
+    row.status = "deleted"
+    row.last_seen = now
+    if policy.near_duplicate is not None:
+        policy.near_duplicate.forget(session, row.id)
+    if row.story_id is None:
+        return
+    story = session.get(models.Story, row.story_id, with_for_update=True)
+    if story is None or story.representative_item_id != row.id or story.retracted:
+        return
+    item = Item.from_json(row.data) if row.data else Item(feed=feed.name, guid=row.guid, link=row.link,
+                                                            title=row.title)
+    bump_revision(session, story, feed, item, policy, now, retracted=True)
+
+
+def _apply_tombstones(session: Session, feed: models.Feed, refs: Sequence[str], policy: StorePolicy,
+                      report: StoreReport, now: datetime) -> None:
+    for ref in refs:
+        rows = session.scalars(select(models.Item).where(
+            models.Item.feed_id == feed.id, models.Item.status == "active",
+            or_(models.Item.key == "g:" + digest(ref), models.Item.guid == ref)))
+        for row in rows:
+            retract(session, row, feed, policy, now)
+            report.retracted += 1
+
+
 def _assign_story(session: Session, row: models.Item, item: Item, feed: models.Feed,
                   policy: StorePolicy, report: StoreReport, now: datetime) -> None:
     keys = exact_keys(item)
-    match = _find_by_keys(session, [k for k, _ in keys])
+    match = _find_by_keys(session, keys, item)
     if match is None and policy.near_duplicate is not None:
-        match = policy.near_duplicate(session, item, row)
+        match = policy.near_duplicate.find(session, item, row)
     if match is not None:
         story_id, score, reason = match
         _join_story(session, row, item, feed, story_id, reason, score, policy, report, now)
         _claim_keys(session, keys, story_id)
+        _remember(session, row, item, policy)
         return
     story = models.Story(representative_item_id=row.id, revision=1, title=item.title,
                          created_at=now, updated_at=now)
@@ -132,23 +263,50 @@ def _assign_story(session: Session, row: models.Item, item: Item, feed: models.F
         session.flush()
         _join_story(session, row, item, feed, winner, "race:exact-key", 1.0, policy, report, now)
         _claim_keys(session, keys, winner)
+        _remember(session, row, item, policy)
         return
     row.story_id = story.id
     report.new += 1
+    _remember(session, row, item, policy)
     enqueue(session, story, item, feed, policy, now)
 
 
-def _find_by_keys(session: Session, keys: list[str]) -> tuple[int, float, str] | None:
+def _remember(session: Session, row: models.Item, item: Item, policy: StorePolicy) -> None:
+    if policy.near_duplicate is not None:
+        policy.near_duplicate.remember(session, row, item)
+
+
+def _find_by_keys(session: Session, keys: list[tuple[str, str]], item: Item) -> Match | None:
+    """The story owning the strongest of `keys`; a URL match whose texts plainly disagree
+    (a link blog's commentary on the same page) is not taken."""
     if not keys:
         return None
     found = dict(session.execute(
-        select(models.StoryKey.key, models.StoryKey.story_id).where(models.StoryKey.key.in_(keys))
+        select(models.StoryKey.key, models.StoryKey.story_id)
+        .where(models.StoryKey.key.in_([k for k, _ in keys]))
     ).all())
-    for key in keys:  # keys are in order of strength
-        if key in found:
-            reason = {"u": "url", "t": "text-hash"}[key[0]]
-            return found[key], 1.0, reason
+    for key, reason in keys:  # keys are in order of strength
+        if key not in found:
+            continue
+        if key.startswith("u:") and _texts_contradict(session, found[key], item):
+            continue
+        return found[key], 1.0, reason
     return None
+
+
+def _texts_contradict(session: Session, story_id: int, item: Item) -> bool:
+    mine = set(words(item.text))
+    if len(mine) < CONTRADICTION_WORDS:
+        return False
+    texts = session.scalars(select(models.Item.data).where(
+        models.Item.story_id == story_id, models.Item.status == "active").limit(5))
+    overlaps = []
+    for data in texts:
+        theirs = set(words((data or {}).get("text") or ""))
+        if len(theirs) < CONTRADICTION_WORDS:
+            return False
+        overlaps.append(len(mine & theirs) / min(len(mine), len(theirs)))
+    return bool(overlaps) and max(overlaps) < CONTRADICTION_CONTAINMENT
 
 
 def _claim_keys(session: Session, keys: list[tuple[str, str]], story_id: int) -> int | None:
@@ -164,14 +322,15 @@ def _join_story(session: Session, row: models.Item, item: Item, feed: models.Fee
                 reason: str, score: float | None, policy: StorePolicy, report: StoreReport,
                 now: datetime) -> None:
     row.story_id = story_id
-    session.add(models.Merge(story_id=story_id, item_id=row.id, reason=reason, score=score,
-                             detail=f"{feed.name}: {item.link or item.guid or item.title}", created_at=now))
+    session.add(models.Merge(story_id=story_id, item_id=row.id, reason=reason[:40], score=score,
+                             detail=f"{feed.name}: {item.link or item.guid or item.title} ({reason})",
+                             created_at=now))
     report.duplicates += 1
     report.merges.append((row.id, story_id, reason, score))
     if policy.representative != "priority":
         return
     story = session.get(models.Story, story_id, with_for_update=True)
-    if story is None or story.representative_item_id is None:
+    if story is None or story.representative_item_id is None or story.retracted:
         return
     current = session.get(models.Item, story.representative_item_id)
     if current is not None and policy.priorities.get(feed.id, 0) > policy.priorities.get(current.feed_id, 0):
@@ -194,14 +353,15 @@ def enqueue(session: Session, story: models.Story, item: Item, feed: models.Feed
     """Write outbox rows for this story revision, in the same transaction.
 
     A target takes the revision if its filter accepts the item, or if it already holds an
-    earlier revision of the story (an update must reach whoever has the story).
+    earlier revision of the story (an update must reach whoever has the story). A retraction
+    goes only to targets holding the story.
     """
     session.flush()
     holders = set(session.scalars(
         select(models.Delivery.target).where(models.Delivery.story_id == story.id).distinct()
     )) if story.revision > 1 else set()
     for target, accepts in policy.targets.items():
-        if target in holders or accepts(item, feed):
+        if target in holders or (not story.retracted and accepts(item, feed)):
             insert_ignore(session, models.Delivery, dict(
                 story_id=story.id, target=target, revision=story.revision, state="pending",
                 attempts=0, next_attempt_at=now, created_at=now,

@@ -1,0 +1,201 @@
+"""Near-duplicate detection: MinHash fingerprints, an LSH band index, and a verification step.
+
+Why MinHash over word shingles (and not SimHash): the decision we finally make is about set
+overlap of shingles — Jaccard for two full copies, containment for an excerpt inside its
+original — and MinHash estimates exactly that set overlap, with a banding scheme (LSH) whose
+hit probability `1 - (1 - J**r)**b` can be tuned and reasoned about. SimHash approximates a
+weighted cosine, cannot express containment, and its Hamming-ball lookups need many
+permuted tables to be index-friendly. Excerpts get their own small "lead" MinHash over the first
+`LEAD_WORDS` words, so an excerpt finds the full article (and vice versa) although their
+whole-text Jaccard is tiny.
+
+Index: one row per (band, value, item) in `neardup_bands`, primary key (band, value, item_id),
+so finding candidates is one index lookup per band, never a scan. Candidates are only hints:
+`verify` compares the shingles of the stored clean texts (Jaccard and containment), discounting
+shingles the new item shares with *other* stories among the candidates (template text and
+disclaimers that recur across posts), and a merge needs a high containment; title agreement
+is required for excerpt matches and numbers in titles veto recurring posts. Title alone never
+merges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy.orm import Session
+
+from feedrelay.items import Item
+from store import models
+from store.identity import title_overlap, titles_conflict, words
+
+SHINGLE = 3
+FULL_BANDS, FULL_ROWS = 16, 4
+LEAD_BANDS, LEAD_ROWS = 10, 2
+LEAD_WORDS = 32
+MIN_WORDS = 20
+MIN_SHINGLES = 12
+MAX_CANDIDATES = 12
+
+_rng = np.random.default_rng(20261127)
+_PERMUTATIONS = FULL_BANDS * FULL_ROWS + LEAD_BANDS * LEAD_ROWS
+_A = (_rng.integers(1, 2**63, size=_PERMUTATIONS, dtype=np.uint64) | np.uint64(1))
+_B = _rng.integers(0, 2**63, size=_PERMUTATIONS, dtype=np.uint64)
+
+
+def shingles(tokens: list[str]) -> set[str]:
+    """The word `SHINGLE`-grams of a token list (the whole list if it is shorter)."""
+    if len(tokens) < SHINGLE:
+        return {" ".join(tokens)} if tokens else set()
+    return {" ".join(tokens[i:i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
+
+
+def _hashes(values: set[str]) -> np.ndarray:
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "little") for v in values),
+        dtype=np.uint64, count=len(values),
+    )
+
+
+def _minhash(values: set[str], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # Multiply-shift hashing: ((a*x + b) mod 2**64) >> 32, one row per permutation.
+    x = _hashes(values)
+    with np.errstate(over="ignore"):
+        mixed = (a[:, None] * x[None, :] + b[:, None]) >> np.uint64(32)
+    return mixed.min(axis=1)
+
+
+def _band_values(signature: np.ndarray, rows: int, first_band: int) -> list[tuple[int, int]]:
+    bands = signature.astype(np.uint32).reshape(-1, rows)
+    out = []
+    for offset, band in enumerate(bands):
+        value = int.from_bytes(hashlib.blake2b(band.tobytes(), digest_size=8).digest(), "little", signed=True)
+        out.append((first_band + offset, value))
+    return out
+
+
+def fingerprint(text: str) -> list[tuple[int, int]]:
+    """The (band, value) pairs of a clean text; empty when too short to compare safely."""
+    tokens = words(text)
+    if len(tokens) < MIN_WORDS:
+        return []
+    full_n = FULL_BANDS * FULL_ROWS
+    full = _minhash(shingles(tokens), _A[:full_n], _B[:full_n])
+    lead = _minhash(shingles(tokens[:LEAD_WORDS]), _A[full_n:], _B[full_n:])
+    return _band_values(full, FULL_ROWS, 0) + _band_values(lead, LEAD_ROWS, FULL_BANDS)
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """How much two texts overlap, on informative shingles."""
+
+    containment: float
+    jaccard: float
+    smaller: int
+    length_ratio: float
+
+
+def similarity(new: set[str], old: set[str], common: set[str] = frozenset()) -> Similarity:
+    """Containment (of the smaller in the larger) and Jaccard of two shingle sets, ignoring
+    the `common` shingles (text that also belongs to other stories)."""
+    left, right = new - common, old - common
+    if not left or not right:
+        return Similarity(0.0, 0.0, 0, 0.0)
+    shared = len(left & right)
+    smaller, larger = sorted((len(left), len(right)))
+    return Similarity(shared / smaller, shared / (len(left) + len(right) - shared), smaller,
+                      smaller / larger)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A stored item whose fingerprint shares at least one band with the new item."""
+
+    item_id: int
+    story_id: int
+    feed_id: int
+    title: str
+    shingles: frozenset[str]
+
+
+class NearDuplicates:
+    """The near-duplicate finder `StorePolicy.near_duplicate` uses: `find`, `remember`, `forget`.
+
+    `threshold` is the containment a merge needs (recommended 0.9); a copy from the same feed
+    (a re-issue under a new GUID and link) needs `same_feed_threshold`.
+    """
+
+    def __init__(self, threshold: float = 0.9, same_feed_threshold: float = 0.97) -> None:
+        self.threshold = threshold
+        self.same_feed_threshold = same_feed_threshold
+
+    def find(self, session: Session, item: Item, row: models.Item) -> tuple[int, float, str] | None:
+        """The story `item` is a near-duplicate of, with the containment score, or None."""
+        bands = fingerprint(item.text)
+        if not bands:
+            return None
+        candidates = self.candidates(session, bands, exclude=row.id)
+        if not candidates:
+            return None
+        mine = shingles(words(item.text))
+        best: tuple[float, Candidate, Similarity] | None = None
+        for candidate in candidates:
+            common: set[str] = set()
+            for other in candidates:
+                if other.story_id != candidate.story_id:
+                    common |= other.shingles & mine
+            sim = similarity(mine, set(candidate.shingles), common)
+            if self.accepts(item, row, candidate, sim) and (best is None or sim.containment > best[0]):
+                best = (sim.containment, candidate, sim)
+        if best is None:
+            return None
+        score, candidate, sim = best
+        kind = "near-duplicate" if sim.length_ratio >= 0.5 else "excerpt"
+        return candidate.story_id, round(score, 4), f"{kind}:j={sim.jaccard:.2f}:item={candidate.item_id}"
+
+    def accepts(self, item: Item, row: models.Item, candidate: Candidate, sim: Similarity) -> bool:
+        """The verification rule: enough informative overlap, and no title evidence against."""
+        if sim.smaller < MIN_SHINGLES or titles_conflict(item.title, candidate.title):
+            return False
+        needed = self.same_feed_threshold if candidate.feed_id == row.feed_id else self.threshold
+        if sim.containment < needed:
+            return False
+        # An excerpt is weak evidence on its own: its title must agree with the original's.
+        return sim.length_ratio >= 0.5 or title_overlap(item.title, candidate.title) >= 0.5
+
+    def candidates(self, session: Session, bands: list[tuple[int, int]], exclude: int | None = None
+                   ) -> list[Candidate]:
+        """Stored items sharing a band with `bands`, most shared bands first (index lookups only)."""
+        hits: dict[int, int] = {}
+        for item_id in session.scalars(
+            select(models.NearDupBand.item_id).where(
+                tuple_(models.NearDupBand.band, models.NearDupBand.value).in_(bands))
+        ):
+            if item_id != exclude:
+                hits[item_id] = hits.get(item_id, 0) + 1
+        if not hits:
+            return []
+        chosen = sorted(hits, key=hits.__getitem__, reverse=True)[:MAX_CANDIDATES]
+        rows = session.execute(
+            select(models.Item.id, models.Item.story_id, models.Item.feed_id, models.Item.title,
+                   models.Item.data)
+            .where(models.Item.id.in_(chosen), models.Item.story_id.is_not(None),
+                   models.Item.status == "active")
+        ).all()
+        return [
+            Candidate(r.id, r.story_id, r.feed_id, r.title, frozenset(shingles(words((r.data or {}).get("text") or ""))))
+            for r in rows
+        ]
+
+    def remember(self, session: Session, row: models.Item, item: Item) -> None:
+        """Index `row` under the fingerprint of `item` (replacing an older fingerprint)."""
+        self.forget(session, row.id)
+        rows = [{"band": band, "value": value, "item_id": row.id} for band, value in fingerprint(item.text)]
+        if rows:
+            session.execute(insert(models.NearDupBand), rows)
+
+    def forget(self, session: Session, item_id: int) -> None:
+        """Drop an item's fingerprint (pruned, deleted, or about to be replaced)."""
+        session.execute(delete(models.NearDupBand).where(models.NearDupBand.item_id == item_id))
