@@ -1,0 +1,126 @@
+"""SSRF guard: refuse private/loopback/reserved addresses at connect time, pinned to the checked IP.
+
+The check lives inside urllib3's connection class: the host is resolved once, every address is
+checked, and the socket connects to exactly the address that was checked. So there is no window
+between "check" and "connect" for DNS rebinding, and every new connection (first request and each
+redirect hop) goes through it. TLS still verifies the certificate against the host name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util import connection as urllib3_connection
+
+Resolver = Callable[[str, int], list[str]]
+
+
+class BlockedAddress(Exception):
+    """A connection was refused because the host resolves to a non-public address."""
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """All addresses `host` resolves to (IPv4 and IPv6), in the system's preferred order."""
+    infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
+
+
+def address_problem(address: str) -> str | None:
+    """Why `address` must not be contacted ("a private address", …), or None if it is public."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_unspecified or ip.is_reserved:
+        return "a reserved address"
+    if ip.is_private or not ip.is_global:
+        return "a private address"
+    return None
+
+
+class AddressGuard:
+    """Resolves host names and decides which addresses connections may use."""
+
+    def __init__(self, allow_private: bool, resolver: Resolver | None = None) -> None:
+        self.allow_private = allow_private
+        self.resolver = resolver or system_resolver
+
+    def problem(self, address: str) -> str | None:
+        """Why `address` is refused, or None if connections to it are allowed."""
+        return None if self.allow_private else address_problem(address)
+
+    def addresses(self, host: str, port: int) -> list[str]:
+        """Checked addresses for `host`; raises BlockedAddress if any of them is not public."""
+        try:
+            ipaddress.ip_address(host)
+            resolved = [host]
+        except ValueError:
+            resolved = self.resolver(host, port)
+        for address in resolved:
+            problem = self.problem(address)
+            if problem:
+                shown = address if address == host else f"{host} ({address})"
+                raise BlockedAddress(f"refused: {shown} is {problem}")
+        return resolved
+
+    def connect(self, conn: HTTPConnection) -> socket.socket:
+        """Open the socket for urllib3 connection `conn` to a checked address."""
+        try:
+            addresses = self.addresses(conn.host, conn.port)
+        except socket.gaierror as e:
+            raise NameResolutionError(conn.host, conn, e) from e
+        last_error: OSError | None = None
+        for address in addresses:
+            try:
+                return urllib3_connection.create_connection(
+                    (address, conn.port), conn.timeout,
+                    source_address=conn.source_address, socket_options=conn.socket_options,
+                )
+            except TimeoutError as e:
+                raise ConnectTimeoutError(
+                    conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})") from e
+            except OSError as e:
+                last_error = e
+        raise NewConnectionError(conn, f"Failed to establish a new connection: {last_error}")
+
+
+def _pool_classes(guard: AddressGuard) -> dict[str, type[HTTPConnectionPool]]:
+    class GuardedHTTPConnection(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            return guard.connect(self)
+
+    class GuardedHTTPSConnection(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            return guard.connect(self)
+
+    class GuardedHTTPPool(HTTPConnectionPool):
+        ConnectionCls = GuardedHTTPConnection
+
+    class GuardedHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = GuardedHTTPSConnection
+
+    return {"http": GuardedHTTPPool, "https": GuardedHTTPSPool}
+
+
+class GuardedAdapter(HTTPAdapter):
+    """A requests adapter whose connections go through an `AddressGuard` (no proxies)."""
+
+    def __init__(self, guard: AddressGuard, **kwargs: Any) -> None:
+        self.guard = guard
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = _pool_classes(self.guard)
