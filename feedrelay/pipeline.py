@@ -24,10 +24,13 @@ from ingest.fetch import Fetcher, FetchResult, FetchState, HttpSettings
 from ingest.parse import ParsedFeed, ParseError, parse_feed
 from publish.registry import build_targets, target_filter
 from store import models
+from store.claim import claim_feeds, release_feed, release_owner
 from store.db import open_database
+from store.retry import run_transaction
 from store.stories import StorePolicy, StoreReport, store_items
 
 log = logging.getLogger("feedrelay.pipeline")
+RETRY_FAILED_POLL = timedelta(minutes=1)
 
 
 @dataclass
@@ -119,27 +122,38 @@ class Relay:
     # -- feeds ---------------------------------------------------------------------------------
 
     def sync_feeds(self) -> None:
-        """Create rows for configured feeds; a changed configured URL replaces a remembered one."""
-        with self.sessions.begin() as session:
-            rows = {f.name: f for f in session.scalars(select(models.Feed))}
-            for feed in self.config.feeds:
-                url = self.config.feed_url(feed)
-                row = rows.get(feed.name)
-                if row is None:
-                    session.add(models.Feed(name=feed.name, url=url, config_url=url, enabled=True,
-                                            error_count=0, last_new_items=0, guid_mode="guid"))
-                elif row.config_url != url:
-                    row.url = row.config_url = url
-                    row.moved_from = row.etag = row.last_modified = row.body_hash = None
-                    row.enabled, row.disabled_reason = True, None
+        """Create rows for configured feeds; a changed configured URL replaces a remembered one.
 
-    def due_feeds(self, now: datetime | None = None) -> list[str]:
-        """Names of enabled feeds whose next check is due."""
-        now = now or utcnow()
-        with self.sessions() as session:
-            rows = session.scalars(select(models.Feed).where(models.Feed.enabled.is_(True)))
-            return [r.name for r in rows if r.name in self.feeds and self.feeds[r.name].enabled
-                    and (r.next_check_at is None or r.next_check_at <= now)]
+        Workers starting together race to insert the same rows: the loser's transaction is retried.
+        """
+        run_transaction(self.sessions, self._sync_feeds)
+
+    def _sync_feeds(self, session: Session) -> None:
+        rows = {f.name: f for f in session.scalars(select(models.Feed))}
+        for feed in self.config.feeds:
+            url = self.config.feed_url(feed)
+            row = rows.get(feed.name)
+            if row is None:
+                session.add(models.Feed(name=feed.name, url=url, config_url=url, enabled=True,
+                                        error_count=0, last_new_items=0, guid_mode="guid"))
+            elif row.config_url != url:
+                row.url = row.config_url = url
+                row.moved_from = row.etag = row.last_modified = row.body_hash = None
+                row.enabled, row.disabled_reason = True, None
+
+    def claim_due_feeds(self, limit: int) -> list[str]:
+        """Lease up to `limit` due feeds of this config to this worker (see `store.claim`).
+
+        Polling a claimed feed releases its lease; a worker that dies loses it on expiry.
+        """
+        names = [f.name for f in self.config.feeds if f.enabled]
+        return run_transaction(self.sessions, lambda session: claim_feeds(
+            session, self.owner, utcnow(), lease=self.config.worker.lease, limit=limit, names=names,
+            per_host=self.config.http.per_host))
+
+    def release_leases(self) -> int:
+        """Give back every lease this worker holds (on start with a fixed worker id, and on stop)."""
+        return run_transaction(self.sessions, lambda session: release_owner(session, self.owner))
 
     def enabled_feeds(self) -> list[str]:
         """Names of feeds enabled in the config and not disabled in the database (e.g. gone)."""
@@ -150,10 +164,13 @@ class Relay:
     def poll(self, name: str) -> FeedOutcome:
         """Fetch one feed and store what it brought; errors are recorded on the feed, not raised."""
         feed = self.feeds[name]
-        with self.sessions() as session:
+
+        def read_state(session: Session) -> FetchState:
             row = session.scalars(select(models.Feed).where(models.Feed.name == name)).one()
-            state = FetchState(url=row.url, etag=row.etag, last_modified=row.last_modified,
-                               body_hash=row.body_hash, verify_tls=feed.verify_tls)
+            return FetchState(url=row.url, etag=row.etag, last_modified=row.last_modified,
+                              body_hash=row.body_hash, verify_tls=feed.verify_tls)
+
+        state = run_transaction(self.sessions, read_state)
         result = self.fetcher.fetch(state)
         parsed: ParsedFeed | None = None
         outcome = FeedOutcome(name, result.outcome, result.error, warnings=list(result.warnings))
@@ -165,13 +182,18 @@ class Relay:
             except ParseError as exc:
                 outcome.outcome, outcome.error = "error", str(exc)
         items, reasons = self._clean(feed, parsed.items if parsed else [])
-        with self.sessions.begin() as session:
+
+        def store(session: Session) -> None:  # all or nothing, retried whole on conflicts
             row = session.scalars(select(models.Feed).where(models.Feed.name == name)
                                   .with_for_update()).one()
+            outcome.new = outcome.duplicates = outcome.updated = outcome.filtered = 0
             if items:
                 stored = store_items(session, row, items, self._policy(session), reasons)
                 _count(outcome, stored)
             self._record(row, feed, result, parsed, outcome)
+            release_feed(session, row, self.owner)
+
+        run_transaction(self.sessions, store)
         return outcome
 
     def _clean(self, feed: FeedConfig, raw: list[Item]) -> tuple[list[Item], list[str | None]]:
@@ -241,7 +263,21 @@ class Relay:
             return self.poll(name)
         except Exception as exc:  # a bug or database fault must not stop the other feeds
             log.exception("feed %s: unexpected failure", name)
+            self._give_back(name)
             return FeedOutcome(name, "error", f"internal error: {type(exc).__name__}: {exc}")
+
+    def _give_back(self, name: str) -> None:
+        """After a failed poll, release the feed's lease and try it again a minute later."""
+
+        def give_back(session: Session) -> None:
+            row = session.scalars(select(models.Feed).where(models.Feed.name == name)).one_or_none()
+            if row is not None and release_feed(session, row, self.owner):
+                row.next_check_at = utcnow() + RETRY_FAILED_POLL
+
+        try:
+            run_transaction(self.sessions, give_back)
+        except Exception:  # the database is down: the lease expires by itself
+            log.exception("feed %s: could not release its lease", name)
 
     def publish(self) -> PublishReport:
         """Deliver pending story revisions to every target."""
