@@ -21,7 +21,7 @@ def make_entry(story_id: int, *, revision: int = 1, title: str | None = None, **
         "text": f"Body of story {story_id} with a link.",
         "summary": f"Body of story {story_id}",
         "authors": ["Ada Writer"],
-        "published": BASE_TIME + timedelta(hours=story_id),
+        "published": BASE_TIME + timedelta(minutes=story_id % 100_000),
         "categories": ["News"],
         "tags": ["python", "feeds"],
         "enclosures": [Enclosure(f"https://cdn.example/{story_id}.mp3", "audio/mpeg", 1234)],
@@ -37,7 +37,7 @@ def make_entry(story_id: int, *, revision: int = 1, title: str | None = None, **
         item=item,
         source_title="Source Blog",
         source_url="https://source.example/",
-        updated=BASE_TIME + timedelta(hours=story_id, minutes=revision),
+        updated=BASE_TIME + timedelta(minutes=story_id % 100_000, seconds=revision),
     )
 
 

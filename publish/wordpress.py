@@ -1,0 +1,291 @@
+"""The `wordpress` target: posts written to any WordPress over its REST API.
+
+Authentication is an Application Password (HTTP basic auth). Each story becomes one post; the
+post's id is the remote reference, and later revisions update that post. Every post we create
+carries an invisible key (`<!-- feedrelay:KEY -->` in its content), so a delivery interrupted
+between WordPress's answer and our database commit finds the post instead of creating another.
+Images are downloaded through the guarded fetcher and uploaded once (media slug = image key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import mimetypes
+import os
+from datetime import UTC
+from typing import Any, Protocol
+
+import requests
+from bs4 import BeautifulSoup
+
+from feedrelay.config import WordPressTargetConfig
+from feedrelay.items import Entry
+from publish.base import Archive, TargetError
+from publish.render import entry_html
+
+log = logging.getLogger("feedrelay.publish.wordpress")
+
+DEFAULT_ATTRIBUTION_HTML = '<p class="feedrelay-source">Source: <a href="{link}">{title}</a></p>'
+LOOKUP_STATUSES = "publish,future,draft,pending,private,trash"
+IMAGE_ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/gif,image/*;q=0.8"
+IMAGE_MAX_BYTES = 20 * 1024 * 1024
+
+
+class ImageFetcher(Protocol):
+    """What the target needs from `ingest.fetch.Fetcher`: guarded downloads."""
+
+    def get_bytes(self, url: str, *, max_bytes: int | None = None, accept: str = "*/*") -> tuple[bytes, str | None]: ...
+
+
+class WordPressTarget:
+    """Creates and updates posts on one WordPress site."""
+
+    def __init__(self, config: WordPressTargetConfig, fetcher: ImageFetcher | None) -> None:
+        self.name = config.name
+        self.config = config
+        self.fetcher = fetcher
+        self.site = config.url.rstrip("/")
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.headers["User-Agent"] = "feedrelay (WordPress target)"
+        self._pretty: bool | None = None
+        self._authenticated = False
+        self._terms: dict[tuple[str, str], int] = {}
+        self._media: dict[str, tuple[int, str]] = {}
+
+    # -- the Target interface ------------------------------------------------------------------
+
+    def deliver(self, entry: Entry, remote_ref: str | None) -> str | None:
+        """Create, update or take down the story's post; returns the post id."""
+        if not self._authenticated:
+            self._check_credentials()
+        post = self._existing_post(entry, remote_ref)
+        if entry.retracted:
+            return self._retract(post) if post else remote_ref
+        if post is None:
+            if remote_ref and not self.config.recreate_deleted:
+                raise TargetError(
+                    f"post {remote_ref} was deleted in WordPress; not recreating it "
+                    f"(set recreate_deleted: true to republish)", retry=False, gone=True)
+            return str(self._create(entry))
+        if post["status"] == "trash" and not self.config.recreate_deleted:
+            raise TargetError(f"post {post['id']} is in the WordPress trash; not updating it "
+                              f"(set recreate_deleted: true to republish)", retry=False, gone=True)
+        if post["status"] == "trash":
+            return str(self._create(entry))
+        self._update(post["id"], entry)
+        return str(post["id"])
+
+    def flush(self, archive: Archive) -> None:
+        """Nothing to do: every delivery went straight to WordPress."""
+
+    # -- posts -------------------------------------------------------------------------------
+
+    def post_key(self, entry: Entry) -> str:
+        """The search key hidden in our posts' content, unique per target and story."""
+        digest = hashlib.sha1(f"{self.name}\n{entry.entry_id}".encode()).hexdigest()[:24]
+        return f"feedrelay{digest}"
+
+    def _existing_post(self, entry: Entry, remote_ref: str | None) -> dict[str, Any] | None:
+        """The post as WordPress has it (by stored id, else by key), or None if absent."""
+        if remote_ref:
+            response = self._call("GET", f"/wp/v2/posts/{remote_ref}",
+                                  params={"context": "edit", "_fields": "id,status,featured_media"},
+                                  ok=(200, 404, 410))
+            return response.json() if response.status_code == 200 else None
+        key = self.post_key(entry)
+        response = self._call("GET", "/wp/v2/posts", params={
+            "search": key, "status": LOOKUP_STATUSES, "context": "edit", "per_page": 10,
+            "_fields": "id,status,featured_media,content",
+        })
+        marker = f"feedrelay:{key}"
+        for post in response.json():
+            if marker in (post.get("content") or {}).get("raw", ""):
+                return post
+        return None
+
+    def _create(self, entry: Entry) -> int:
+        body = self._post_body(entry)
+        body["status"] = self.config.status
+        if self.config.author is not None:
+            body["author"] = self.config.author
+        response = self._call("POST", "/wp/v2/posts", json=body, ok=(200, 201))
+        post_id = int(response.json()["id"])
+        log.info("target %s: story %s → new post %s", self.name, entry.story_id, post_id)
+        return post_id
+
+    def _update(self, post_id: int, entry: Entry) -> None:
+        self._call("POST", f"/wp/v2/posts/{post_id}", json=self._post_body(entry))
+
+    def _retract(self, post: dict[str, Any]) -> str:
+        post_id = post["id"]
+        if self.config.on_retract == "draft" and post["status"] not in ("draft", "trash"):
+            self._call("POST", f"/wp/v2/posts/{post_id}", json={"status": "draft"})
+        elif self.config.on_retract == "trash" and post["status"] != "trash":
+            self._call("DELETE", f"/wp/v2/posts/{post_id}", ok=(200, 404, 410))
+        return str(post_id)
+
+    def _post_body(self, entry: Entry) -> dict[str, Any]:
+        item = entry.item
+        content = entry_html(entry, self.config.attribution)
+        if not self.config.attribution:
+            content += "\n" + self._default_attribution(entry)
+        body: dict[str, Any] = {"title": item.title, "excerpt": self._excerpt(entry)}
+        if self.config.featured_image != "off":
+            featured, content = self._images(entry, content)
+            if featured is not None:
+                body["featured_media"] = featured
+        body["content"] = f"{content}\n<!-- feedrelay:{self.post_key(entry)} -->"
+        body["categories"] = [self._term("categories", name) for name in dict.fromkeys(item.categories)]
+        body["tags"] = [self._term("tags", name) for name in dict.fromkeys(item.tags)]
+        if item.published:
+            body["date_gmt"] = item.published.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+        return body
+
+    def _default_attribution(self, entry: Entry) -> str:
+        link = entry.item.source_link or entry.item.link or entry.source_url
+        if not link:
+            return ""
+        return DEFAULT_ATTRIBUTION_HTML.format(link=html.escape(link), title=html.escape(entry.source_title))
+
+    def _excerpt(self, entry: Entry) -> str:
+        """The summary, then the canonical source link (themes and feeds show excerpts)."""
+        summary = html.escape(entry.item.summary or entry.item.text[:300])
+        link = entry.item.source_link or entry.item.link
+        if not link:
+            return summary
+        return f'{summary}\n<a class="feedrelay-source" href="{html.escape(link)}">{html.escape(entry.source_title)}</a>'
+
+    # -- terms -------------------------------------------------------------------------------
+
+    def _term(self, taxonomy: str, name: str) -> int:
+        """The id of category/tag `name`, created when missing; cached per target."""
+        cache_key = (taxonomy, name.casefold())
+        if cache_key not in self._terms:
+            response = self._call("POST", f"/wp/v2/{taxonomy}", json={"name": name}, ok=(200, 201, 400))
+            data = response.json()
+            if response.status_code == 400:
+                if data.get("code") != "term_exists":
+                    raise TargetError(f"WordPress refused {taxonomy} {name!r}: {data.get('message')}",
+                                      retry=False)
+                self._terms[cache_key] = int(data["data"]["term_id"])
+            else:
+                self._terms[cache_key] = int(data["id"])
+        return self._terms[cache_key]
+
+    # -- images ------------------------------------------------------------------------------
+
+    def _images(self, entry: Entry, content: str) -> tuple[int | None, str]:
+        """Upload the featured image (and with `all`, every inline image, rewriting `src`)."""
+        soup = BeautifulSoup(content, "html.parser")
+        inline = [img for img in soup.find_all("img") if img.get("src")]
+        first = entry.item.image or (inline[0]["src"] if inline else None)
+        featured = self._upload(first)[0] if first else None
+        if self.config.featured_image != "all" or not inline:
+            return featured, content
+        for img in inline:
+            _, local_url = self._upload(img["src"])
+            if local_url:
+                img["src"] = local_url
+                for attribute in ("srcset", "sizes"):
+                    if img.has_attr(attribute):
+                        del img[attribute]
+        return featured, str(soup)
+
+    def _upload(self, url: str) -> tuple[int | None, str | None]:
+        """(media id, its URL) of the image at `url`, uploaded once; (None, None) if unusable."""
+        slug = "feedrelay-img-" + hashlib.sha1(url.encode()).hexdigest()[:20]
+        if slug in self._media:
+            return self._media[slug]
+        found = self._call("GET", "/wp/v2/media", params={"slug": slug, "_fields": "id,source_url"}).json()
+        if found:
+            self._media[slug] = (int(found[0]["id"]), found[0]["source_url"])
+            return self._media[slug]
+        if self.fetcher is None:
+            return None, None
+        try:
+            data, content_type = self.fetcher.get_bytes(url, max_bytes=IMAGE_MAX_BYTES, accept=IMAGE_ACCEPT)
+        except Exception as exc:  # the guarded fetcher's errors: blocked address, size, HTTP status
+            log.warning("target %s: image %s not rehosted: %s", self.name, url, exc)
+            return None, None
+        media_type = (content_type or "").split(";")[0].strip().lower()
+        if not media_type.startswith("image/"):
+            log.warning("target %s: %s is not an image (%s)", self.name, url, media_type or "no type")
+            return None, None
+        extension = mimetypes.guess_extension(media_type) or ".img"
+        response = self._call("POST", "/wp/v2/media", data=data, params={"slug": slug, "title": slug},
+                              headers={"Content-Type": media_type,
+                                       "Content-Disposition": f'attachment; filename="{slug}{extension}"'},
+                              ok=(200, 201))
+        media = response.json()
+        self._media[slug] = (int(media["id"]), media["source_url"])
+        return self._media[slug]
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def _password(self) -> str:
+        password = os.environ.get(self.config.password_env)
+        if not password:
+            raise TargetError(f"environment variable {self.config.password_env} (the WordPress "
+                              f"Application Password) is not set", pause=True)
+        return password
+
+    def _check_credentials(self) -> None:
+        """Make sure the Application Password logs in: WordPress treats a wrong one as anonymous."""
+        user = self._call("GET", "/wp/v2/users/me", params={"context": "edit", "_fields": "id,capabilities"},
+                          ok=(200,)).json()
+        if not (user.get("capabilities") or {}).get("edit_posts"):
+            raise TargetError(f"WordPress user {self.config.username!r} at {self.site} may not edit posts; "
+                              f"target paused", pause=True, retry=False)
+        self._authenticated = True
+
+    def _url(self, route: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        if self._pretty is None:
+            self._pretty = self._has_pretty_routes()
+        if self._pretty:
+            return f"{self.site}/wp-json{route}", params
+        return f"{self.site}/", {"rest_route": route, **params}
+
+    def _has_pretty_routes(self) -> bool:
+        """Whether `/wp-json/` works (pretty permalinks); otherwise `?rest_route=` is used."""
+        try:
+            response = self.session.get(f"{self.site}/wp-json/wp/v2", allow_redirects=False,
+                                        timeout=self.config.timeout.total_seconds())
+            return response.status_code == 200 and response.json().get("namespace") == "wp/v2"
+        except (requests.RequestException, ValueError):
+            return False
+
+    def _call(self, method: str, route: str, *, params: dict[str, Any] | None = None,
+              ok: tuple[int, ...] = (200, 201), **kwargs: Any) -> requests.Response:
+        """One REST request; maps auth failures to a pause and overload/outage to a retry."""
+        url, query = self._url(route, params or {})
+        try:
+            response = self.session.request(method, url, params=query, auth=(self.config.username, self._password()),
+                                            timeout=self.config.timeout.total_seconds(), **kwargs)
+        except requests.RequestException as exc:
+            raise TargetError(f"WordPress at {self.site} unreachable: {exc}") from exc
+        if response.status_code in ok:
+            return response
+        detail = _error_detail(response)
+        if response.status_code in (401, 403):
+            self._authenticated = False
+            raise TargetError(
+                f"WordPress at {self.site} refused user {self.config.username!r} (HTTP "
+                f"{response.status_code}: {detail}); check the username and the Application Password "
+                f"in {self.config.password_env}; target paused", pause=True, retry=False)
+        if response.status_code == 429 or response.status_code >= 500:
+            after = response.headers.get("Retry-After")
+            raise TargetError(f"WordPress {method} {route}: HTTP {response.status_code} ({detail})"
+                              + (f", Retry-After {after}" if after else ""))
+        raise TargetError(f"WordPress {method} {route}: HTTP {response.status_code} ({detail})", retry=False)
+
+
+def _error_detail(response: requests.Response) -> str:
+    try:
+        data = response.json()
+        return f"{data.get('code')}: {data.get('message')}"
+    except ValueError:
+        return response.text[:200].strip() or response.reason
+

@@ -1,0 +1,247 @@
+"""The WordPress target against a real WordPress (scripts/wordpress-test-server.sh)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from feedrelay.config import WordPressTargetConfig
+from feedrelay.items import Item
+from ingest.fetch import Fetcher, HttpSettings
+from publish.base import TargetError
+from publish.wordpress import WordPressTarget
+from store import models
+from tests.support.entries import make_entry, revise
+from tests.support.outbox import Store
+from tests.support.server import LocalServer, Response
+from tests.support.wordpress import WordPressSite, wordpress_site  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def jpeg_bytes() -> bytes:
+    """A real JPEG (WordPress checks uploads are images), drawn with PHP's GD."""
+    script = "$i = imagecreatetruecolor(40, 30); imagefill($i, 0, 0, imagecolorallocate($i, 200, 60, 40)); imagejpeg($i);"
+    return subprocess.run(["php", "-r", script], capture_output=True, check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def images(wordpress_site: WordPressSite) -> Iterator[LocalServer]:  # noqa: F811
+    jpeg = jpeg_bytes()
+    with LocalServer() as server:
+        for name in ("lead.jpg", "inline.jpg", "other.jpg"):
+            server.route(f"/{name}", Response(200, jpeg, {"Content-Type": "image/jpeg"}))
+        yield server
+
+
+@pytest.fixture
+def fetcher() -> Iterator[Fetcher]:
+    guarded = Fetcher(HttpSettings(allow_private_networks=True))  # the images are on loopback
+    yield guarded
+    guarded.close()
+
+
+@pytest.fixture
+def password_env(wordpress_site: WordPressSite, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
+    name = f"FEEDRELAY_TEST_WP_{uuid.uuid4().hex[:8].upper()}"
+    monkeypatch.setenv(name, wordpress_site.password)
+    return name
+
+
+def wp_config(site: WordPressSite, password_env: str, **overrides: object) -> WordPressTargetConfig:
+    values: dict[str, object] = {"type": "wordpress", "name": f"wp-{uuid.uuid4().hex[:6]}", "url": site.url,
+                                 "username": site.user, "password_env": password_env, "status": "publish"}
+    values.update(overrides)
+    return WordPressTargetConfig(**values)  # type: ignore[arg-type]
+
+
+def story_id() -> int:
+    return int(uuid.uuid4().int % 10**9)
+
+
+def test_a_story_becomes_a_post_with_terms_image_and_source(
+        wordpress_site: WordPressSite, password_env: str, images: LocalServer, fetcher: Fetcher) -> None:  # noqa: F811
+    target = WordPressTarget(wp_config(wordpress_site, password_env), fetcher)
+    entry = make_entry(story_id(), title="Café & crème: a <test>", categories=["News", "Local Events"],
+                       tags=["python", "feeds"], image=images.url("/lead.jpg"))
+    ref = target.deliver(entry, None)
+    assert ref and ref.isdigit()
+
+    post = wordpress_site.rest("GET", f"/wp/v2/posts/{ref}", context="edit")
+    assert post["title"]["raw"] == "Café & crème: a <test>"
+    assert post["status"] == "publish"
+    assert entry.item.content_html in post["content"]["raw"]
+    assert "<script" not in post["content"]["raw"]
+    assert 'href="https://origin.example/original-' in post["content"]["raw"]  # source link
+    assert "https://origin.example/original-" in post["excerpt"]["raw"]
+    categories = {c["id"]: c["name"] for c in wordpress_site.rest("GET", "/wp/v2/categories", per_page=100)}
+    tags = {t["id"]: t["name"] for t in wordpress_site.rest("GET", "/wp/v2/tags", per_page=100)}
+    assert sorted(categories[i] for i in post["categories"]) == ["Local Events", "News"]
+    assert sorted(tags[i] for i in post["tags"]) == ["feeds", "python"]
+    media = wordpress_site.rest("GET", f"/wp/v2/media/{post['featured_media']}")
+    assert media["mime_type"] == "image/jpeg"
+    assert images.hits("/lead.jpg") == 1
+
+
+def test_a_revision_updates_the_same_post_and_redelivery_creates_nothing(
+        wordpress_site: WordPressSite, password_env: str, images: LocalServer, fetcher: Fetcher) -> None:  # noqa: F811
+    target = WordPressTarget(wp_config(wordpress_site, password_env), fetcher)
+    entry = make_entry(story_id(), image=images.url("/other.jpg"))
+    ref = target.deliver(entry, None)
+    before = len(wordpress_site.posts())
+    hits = images.hits("/other.jpg")
+
+    assert target.deliver(entry, None) == ref  # found by its key: no second post
+    assert target.deliver(entry, ref) == ref
+    second = revise(entry, title="Updated title", content_html="<p>Second revision.</p>")
+    assert target.deliver(second, ref) == ref
+    assert len(wordpress_site.posts()) == before
+    post = wordpress_site.rest("GET", f"/wp/v2/posts/{ref}", context="edit")
+    assert post["title"]["raw"] == "Updated title"
+    assert "<p>Second revision.</p>" in post["content"]["raw"]
+    assert images.hits("/other.jpg") == hits  # the image is uploaded once
+
+    fresh = WordPressTarget(target.config, fetcher)  # no in-memory caches
+    assert fresh.deliver(second, None) == ref
+    assert images.hits("/other.jpg") == hits
+
+
+def test_all_images_mode_rehosts_inline_images(
+        wordpress_site: WordPressSite, password_env: str, images: LocalServer, fetcher: Fetcher) -> None:  # noqa: F811
+    target = WordPressTarget(wp_config(wordpress_site, password_env, featured_image="all"), fetcher)
+    inline = images.url("/inline.jpg")
+    entry = make_entry(story_id(), image=None,
+                       content_html=f'<p>Look:</p><p><img src="{inline}" srcset="{inline} 2x" alt="x"></p>')
+    ref = target.deliver(entry, None)
+    post = wordpress_site.rest("GET", f"/wp/v2/posts/{ref}", context="edit")
+    assert inline not in post["content"]["raw"]
+    assert f"{wordpress_site.url}/wp-content/uploads/" in post["content"]["raw"]
+    assert post["featured_media"]
+
+
+def test_wrong_password_pauses_the_target(
+        wordpress_site: WordPressSite, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("FEEDRELAY_TEST_WP_BAD", "aaaa bbbb cccc dddd eeee ffff")
+    target = WordPressTarget(wp_config(wordpress_site, "FEEDRELAY_TEST_WP_BAD"), None)
+    with pytest.raises(TargetError) as caught:
+        target.deliver(make_entry(story_id()), None)
+    assert caught.value.pause and not caught.value.retry
+    assert "401" in str(caught.value) and "FEEDRELAY_TEST_WP_BAD" in str(caught.value)
+
+
+def test_a_post_deleted_by_an_editor_is_not_recreated(
+        wordpress_site: WordPressSite, password_env: str) -> None:  # noqa: F811
+    target = WordPressTarget(wp_config(wordpress_site, password_env, featured_image="off"), None)
+    entry = make_entry(story_id())
+    ref = target.deliver(entry, None)
+    wordpress_site.rest("DELETE", f"/wp/v2/posts/{ref}", force="true")
+    with pytest.raises(TargetError) as caught:
+        target.deliver(revise(entry), ref)
+    assert caught.value.gone and not caught.value.retry
+
+    trashed = target.deliver(make_entry(story_id()), None)
+    wordpress_site.rest("DELETE", f"/wp/v2/posts/{trashed}")  # to the trash
+    with pytest.raises(TargetError):
+        target.deliver(make_entry(int(trashed)), trashed)
+
+    recreating = WordPressTarget(replace_config(target.config, recreate_deleted=True), None)
+    new_ref = recreating.deliver(revise(entry), ref)
+    assert new_ref != ref
+    assert wordpress_site.rest("GET", f"/wp/v2/posts/{new_ref}", context="edit")["status"] == "publish"
+
+
+def replace_config(config: WordPressTargetConfig, **changes: object) -> WordPressTargetConfig:
+    return config.model_copy(update=changes)
+
+
+@pytest.mark.parametrize(("on_retract", "status"), [("draft", "draft"), ("trash", "trash"), ("keep", "publish")])
+def test_a_retracted_story_is_taken_down(
+        wordpress_site: WordPressSite, password_env: str, on_retract: str, status: str) -> None:  # noqa: F811
+    target = WordPressTarget(wp_config(wordpress_site, password_env, featured_image="off",
+                                       on_retract=on_retract), None)
+    entry = make_entry(story_id())
+    ref = target.deliver(entry, None)
+    assert target.deliver(replace(revise(entry), retracted=True), ref) == ref
+    assert wordpress_site.rest("GET", f"/wp/v2/posts/{ref}", context="edit")["status"] == status
+
+
+CRASHING_PUBLISHER = textwrap.dedent("""
+    import os, sys
+    from feedrelay.config import WordPressTargetConfig
+    from feedrelay.publishing import publish_pending
+    from publish.wordpress import WordPressTarget
+    from store.db import open_database
+
+    url, config_json = sys.argv[1], sys.argv[2]
+    target = WordPressTarget(WordPressTargetConfig.model_validate_json(config_json), None)
+    create = target._create
+
+    def create_then_die(entry):
+        post_id = create(entry)
+        os._exit(17)  # killed after WordPress created the post, before the database commit
+
+    target._create = create_then_die
+    publish_pending(open_database(url)[1], {target.name: target}, "doomed-worker")
+""")
+
+
+def test_a_crash_between_create_and_commit_leaves_exactly_one_post(
+        wordpress_site: WordPressSite, password_env: str, tmp_path: Path) -> None:  # noqa: F811
+    config = wp_config(wordpress_site, password_env, featured_image="off")
+    store = Store(tmp_path, [config.name])
+    title = f"Crash test {uuid.uuid4().hex[:8]}"
+    store.store([Item(feed="source-blog", guid="https://source.example/?p=1", link="https://source.example/a/",
+                      title=title, content_html="<p>Crash-safe body.</p>", text="Crash-safe body.")])
+
+    crashed = subprocess.run([sys.executable, "-c", CRASHING_PUBLISHER, store.url, config.model_dump_json()],
+                             cwd=ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}, capture_output=True, text=True)
+    assert crashed.returncode == 17, crashed.stderr
+    assert [d.state for d in store.deliveries(config.name)] == ["pending"]
+    assert len([p for p in wordpress_site.posts(search=title)]) == 1
+
+    # The dead worker's lease runs out; a new run finds the post by its key.
+    with store.sessions.begin() as session:
+        session.execute(update(models.Delivery).values(lease_until=None))
+    target = WordPressTarget(config, None)
+    report = store.publish({config.name: target})
+    assert report.delivered(config.name) == 1
+    posts = wordpress_site.posts(search=title)
+    assert len(posts) == 1
+    assert [d.remote_ref for d in store.deliveries(config.name)] == [str(posts[0]["id"])]
+
+    # Running the whole publish step again creates nothing new.
+    store.publish({config.name: target})
+    assert len(wordpress_site.posts(search=title)) == 1
+    store.close()
+
+
+def test_pipeline_delivers_stories_and_revisions_once(
+        wordpress_site: WordPressSite, password_env: str, tmp_path: Path) -> None:  # noqa: F811
+    config = wp_config(wordpress_site, password_env, featured_image="off")
+    store = Store(tmp_path, [config.name])
+    marker = uuid.uuid4().hex[:8]
+    items = [Item(feed="source-blog", guid=f"https://source.example/?p={i}", link=f"https://source.example/{i}/",
+                  title=f"Pipeline {marker} {i}", content_html=f"<p>Body {i} distinct words {marker} {i * 7919}.</p>",
+                  text=f"Body {i} distinct words {marker} {i * 7919}.", categories=["Pipeline"])
+             for i in range(3)]
+    store.store(items)
+    target = WordPressTarget(config, None)
+    assert store.publish({config.name: target}).delivered() == 3
+    assert store.publish({config.name: target}).delivered() == 0
+    assert len(wordpress_site.posts(search=f"Pipeline {marker}")) == 3
+
+    store.store([replace(items[0], title=f"Pipeline {marker} 0 revised")])
+    assert store.publish({config.name: target}).delivered() == 1
+    posts = wordpress_site.posts(search=f"Pipeline {marker}")
+    assert len(posts) == 3
+    assert f"Pipeline {marker} 0 revised" in {p["title"]["raw"] for p in posts}
+    store.close()
