@@ -30,6 +30,12 @@ SUPERSETS = {
     "shift_jis": "cp932", "euc_kr": "cp949", "iso8859-9": "cp1254", "tis-620": "cp874",
 }
 PREFERRED_DETECTED = ("cp1252", "cp1251", "iso8859_15")
+# Legacy encodings that occur on the web (WHATWG encoding standard); detection picks among these.
+WEB_ENCODINGS = [
+    "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258", "cp874",
+    "iso8859_2", "iso8859_4", "iso8859_5", "iso8859_7", "iso8859_8", "iso8859_13", "iso8859_15",
+    "koi8_r", "koi8_u", "mac_cyrillic", "gb18030", "big5", "euc_jp", "iso2022_jp", "shift_jis", "euc_kr",
+]
 _DECLARATION = re.compile(r"\A(\s*)(<\?xml\b[^>]*?\?>)")
 _DECLARED_BYTES = re.compile(rb"\A\s*<\?xml\b[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 _ENCODING_ATTR = re.compile(r"""encoding\s*=\s*(["'])[^"']*\1""")
@@ -92,7 +98,7 @@ def _try_decode(body: bytes, name: str) -> str | None:
 
 
 def _detect(body: bytes) -> str | None:
-    results = [r for r in charset_normalizer.from_bytes(body) if not _is_utf8(codec_name(r.encoding))]
+    results = [r for r in charset_normalizer.from_bytes(body, cp_isolation=WEB_ENCODINGS) if not _is_utf8(codec_name(r.encoding))]
     if not results:
         return None
     best = results[0]

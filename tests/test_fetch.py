@@ -13,7 +13,7 @@ import brotli
 import feedparser
 import pytest
 
-from ingest.fetch import FetchError, Fetcher, FetchState, HttpSettings, discover_feed_url
+from ingest.fetch import Fetcher, FetchError, FetchState, HttpSettings, discover_feed_url
 from ingest.netguard import AddressGuard, address_problem
 from tests.support.server import LocalServer, Request, Response
 

@@ -1,0 +1,126 @@
+"""When to check a feed next: pure functions over the last fetch result and what the feed told us.
+
+Normal interval: the configured interval, replaced by one derived from the observed posting rate
+when known, never shorter than what the publisher asks for (RSS `<ttl>`, `sy:updatePeriod` /
+`sy:updateFrequency`, Cache-Control max-age / Expires), always within [min_interval,
+max_interval], then spread by jitter. Errors back off exponentially (with jitter, capped at
+`max_backoff`) and never stop a feed; `Retry-After` is honoured without counting as an error.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ingest.fetch import FetchResult
+
+SY_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 30 * 86400, "yearly": 365 * 86400}
+POLLS_PER_POST = 4  # check about four times per typical gap between posts
+RECENT_POSTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Per-feed schedule settings, in seconds."""
+
+    interval: float
+    min_interval: float
+    max_interval: float
+    max_backoff: float = 86400
+    jitter: float = 0.1
+
+    def clamp(self, seconds: float) -> float:
+        return min(max(seconds, self.min_interval), self.max_interval)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHints:
+    """What a feed document says about its own update rhythm."""
+
+    ttl: float | None = None  # seconds (RSS <ttl> is in minutes; `from_feed` converts)
+    update_period: float | None = None  # seconds per sy:updateFrequency updates
+    posting_interval: float | None = None  # typical seconds between posts
+
+    @classmethod
+    def from_feed(cls, feed: Mapping[str, Any], dates: Iterable[datetime] = ()) -> FeedHints:
+        """Hints from a feedparser `feed` mapping (ttl, sy_updateperiod, sy_updatefrequency) and item dates."""
+        ttl = _number(feed.get("ttl"))
+        period = SY_PERIODS.get(str(feed.get("sy_updateperiod") or "").strip().lower())
+        frequency = _number(feed.get("sy_updatefrequency")) or 1
+        return cls(
+            ttl=ttl * 60 if ttl else None,
+            update_period=period / frequency if period else None,
+            posting_interval=posting_interval(dates),
+        )
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def posting_interval(dates: Iterable[datetime]) -> float | None:
+    """Median seconds between the most recent posts; None with fewer than three dated posts."""
+    recent = sorted({d for d in dates if d is not None}, reverse=True)[:RECENT_POSTS]
+    if len(recent) < 3:
+        return None
+    gaps = [(a - b).total_seconds() for a, b in zip(recent, recent[1:], strict=False)]
+    return statistics.median(gaps)
+
+
+def normal_interval(policy: Policy, hints: FeedHints, max_age: float | None) -> float:
+    """The interval before jitter: posting-rate adapted, publisher floors applied, clamped."""
+    interval = policy.interval
+    if hints.posting_interval:
+        interval = hints.posting_interval / POLLS_PER_POST
+    floors = [hint for hint in (hints.ttl, hints.update_period, max_age) if hint]
+    if floors:
+        interval = max(interval, *floors)
+    return policy.clamp(interval)
+
+
+def backoff_delay(policy: Policy, error_count: int, rng: random.Random) -> float:
+    """Exponential backoff for the `error_count`-th consecutive error, jittered into [½d, d]."""
+    base = policy.clamp(policy.interval)
+    delay = min(policy.max_backoff, base * 2 ** max(error_count - 1, 0))
+    return delay * rng.uniform(0.5, 1.0)
+
+
+def _jittered(policy: Policy, seconds: float, rng: random.Random) -> float:
+    return policy.clamp(seconds * rng.uniform(1 - policy.jitter, 1 + policy.jitter))
+
+
+def next_check(now: datetime, policy: Policy, result: FetchResult, *, error_count: int = 0,
+               hints: FeedHints | None = None, rng: random.Random | None = None) -> datetime:
+    """When to fetch the feed again after `result`.
+
+    `error_count` counts consecutive errors including this result (ignored unless it is an
+    error). A Retry-After is honoured (capped at max(max_backoff, max_interval) so a feed never
+    stops silently) plus a little jitter so feeds sharing a host don't return at once.
+    """
+    rng = rng or random.Random()
+    hints = hints or FeedHints()
+    if result.outcome == "error":
+        return now + timedelta(seconds=backoff_delay(policy, max(error_count, 1), rng))
+    if result.outcome == "gone":
+        return now + timedelta(seconds=policy.max_backoff)
+    interval = normal_interval(policy, hints, result.max_age)
+    if result.outcome == "retry_later":
+        cap = now + timedelta(seconds=max(policy.max_backoff, policy.max_interval))
+        earliest = min(result.retry_after, cap) if result.retry_after else now + timedelta(seconds=interval)
+        spread = rng.uniform(0, policy.jitter * policy.min_interval)
+        return max(earliest, now) + timedelta(seconds=spread)
+    return now + timedelta(seconds=_jittered(policy, interval, rng))
+
+
+def first_check(now: datetime, policy: Policy, rng: random.Random | None = None) -> datetime:
+    """When a newly added feed is first fetched: soon, spread over a short window to avoid a burst."""
+    rng = rng or random.Random()
+    return now + timedelta(seconds=rng.uniform(0, min(policy.min_interval, 60)))
