@@ -9,6 +9,7 @@ finish within a grace period, and exit 0.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -17,9 +18,12 @@ import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from feedrelay.config import Config, ConfigError, load_config
@@ -64,7 +68,8 @@ class Daemon:
         self.config_path = config_path
         self.config_mtime = _mtime(config_path)
         self.relay = Relay(config)
-        self.pool = ThreadPoolExecutor(max_workers=config.http.workers, thread_name_prefix="fetch")
+        self.slots = config.http.workers
+        self.pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="fetch")
         self.in_flight: dict[str, Future[FeedOutcome]] = {}
         self.lock = threading.Lock()
         self.publish_wanted = threading.Event()
@@ -75,10 +80,12 @@ class Daemon:
     # -- jobs ----------------------------------------------------------------------------------
 
     def dispatch(self) -> None:
-        """Submit due feeds that are not already being fetched."""
+        """Claim as many due feeds as the pool has free slots (a lease each) and submit them."""
         if self.stopping.is_set():
             return
-        for name in self.relay.due_feeds():
+        with self.lock:
+            free = self.slots - len(self.in_flight)
+        for name in self.relay.claim_due_feeds(free):
             with self.lock:
                 if name in self.in_flight:
                     continue
@@ -97,10 +104,14 @@ class Daemon:
                      outcome.duplicates, outcome.updated)
         if outcome.new or outcome.updated:
             self.publish_wanted.set()
+        if not self.stopping.is_set():  # a slot is free: claim more work now, not at the next tick
+            with contextlib.suppress(JobLookupError, SchedulerNotRunningError):
+                self.scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
 
     def publish(self, force: bool = False) -> None:
-        """Deliver pending revisions after new items, and periodically for retries."""
-        if not force and not self.publish_wanted.is_set():
+        """Deliver pending revisions after new items, or whenever some are waiting (another worker
+        stored them, or a dead worker's lease expired), and periodically for retries."""
+        if not force and not self.publish_wanted.is_set() and not self.relay.deliveries_waiting():
             return
         self.publish_wanted.clear()
         report = self.relay.publish()
@@ -130,6 +141,8 @@ class Daemon:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.relay.config.worker.id:  # a restart under a fixed id takes back its dead run's work
+            log.info("released %d leases of an earlier run", self.relay.release_leases())
         self.scheduler.add_job(self.dispatch, "interval", seconds=1, id="dispatch", max_instances=1,
                                coalesce=True)
         self.scheduler.add_job(self.publish, "interval", seconds=2, id="publish", max_instances=1,
@@ -149,6 +162,10 @@ class Daemon:
         while self.in_flight and time.monotonic() < deadline:
             time.sleep(0.1)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            self.relay.release_leases()
+        except Exception:  # the database is down: the leases expire by themselves
+            log.exception("could not release this worker's leases")
         if self.publish_wanted.is_set():
             self.publish(force=True)
         self.relay.close()

@@ -24,7 +24,7 @@ from ingest.fetch import Fetcher, FetchResult, FetchState, HttpSettings
 from ingest.parse import ParsedFeed, ParseError, parse_feed
 from publish.registry import build_targets, target_filter
 from store import models
-from store.claim import claim_feeds, release_feed, release_owner
+from store.claim import claim_feeds, deliveries_waiting, release_feed, release_owner
 from store.db import open_database
 from store.retry import run_transaction
 from store.stories import StorePolicy, StoreReport, store_items
@@ -278,6 +278,10 @@ class Relay:
             run_transaction(self.sessions, give_back)
         except Exception:  # the database is down: the lease expires by itself
             log.exception("feed %s: could not release its lease", name)
+
+    def deliveries_waiting(self) -> bool:
+        """True if any delivery is due and unleased, whichever worker stored it."""
+        return run_transaction(self.sessions, lambda session: deliveries_waiting(session, utcnow()))
 
     def publish(self) -> PublishReport:
         """Deliver pending story revisions to every target."""

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedrelay.items import utcnow
+from feedrelay.items import Entry, utcnow
 from publish.base import Target, TargetError
 from store import models
+from store.claim import acquire_lease, release_lease
 from store.outbox import claim_deliveries, mark_done, mark_failed, remote_ref, supersede_older
 from store.queries import TargetArchive, entry_for
+from store.retry import run_transaction
 
 log = logging.getLogger("feedrelay.publish")
 PAUSE = timedelta(hours=1)
+RENDER_WAIT = 0.2  # seconds between looks at a render lease another worker holds
 
 
 @dataclass
@@ -36,24 +41,43 @@ def publish_pending(sessions: sessionmaker[Session], targets: dict[str, Target],
     report = PublishReport()
     for name, target in targets.items():
         _deliver_target(sessions, name, target, owner, lease, batch, report)
-        try:
-            target.flush(TargetArchive(sessions, name))
-        except TargetError as exc:
-            log.error("target %s: flush failed: %s", name, exc)
-            report.counts[(name, "flush-failed")] += 1
+        _flush(sessions, name, target, owner, lease, report)
     return report
+
+
+def _flush(sessions: sessionmaker[Session], name: str, target: Target, owner: str, lease: timedelta,
+           report: PublishReport) -> None:
+    """Let the target render (feed files): one worker (and thread) at a time, under a lease.
+
+    A worker that finds another one rendering waits for it, then renders again itself, so the
+    files always include what it just delivered.
+    """
+    lease_name, holder = f"render:{name}", f"{owner}/{threading.get_ident()}"
+    deadline = time.monotonic() + lease.total_seconds()
+    while not run_transaction(sessions, lambda s: acquire_lease(s, lease_name, holder, utcnow(), lease)):
+        if time.monotonic() > deadline:
+            log.warning("target %s: another worker is still rendering; skipped", name)
+            report.counts[(name, "flush-skipped")] += 1
+            return
+        time.sleep(RENDER_WAIT)
+    try:
+        target.flush(TargetArchive(sessions, name))
+    except TargetError as exc:
+        log.error("target %s: flush failed: %s", name, exc)
+        report.counts[(name, "flush-failed")] += 1
+    finally:
+        run_transaction(sessions, lambda s: release_lease(s, lease_name, holder))
 
 
 def _deliver_target(sessions: sessionmaker[Session], name: str, target: Target, owner: str,
                     lease: timedelta, batch: int, report: PublishReport) -> None:
     while name not in report.paused:
-        with sessions.begin() as session:
-            claimed = [row.id for row in claim_deliveries(session, name, owner, utcnow(), limit=batch,
-                                                          lease=lease)]
+        claimed = run_transaction(sessions, lambda session: [
+            row.id for row in claim_deliveries(session, name, owner, utcnow(), limit=batch, lease=lease)])
         if not claimed:
             return
         for delivery_id in claimed:
-            result = _deliver_one(sessions, target, delivery_id, owner)
+            result = _deliver_one(sessions, target, delivery_id, owner, lease)
             report.counts[(name, result)] += 1
             if result == "paused":
                 report.paused[name] = "paused"
@@ -61,43 +85,63 @@ def _deliver_target(sessions: sessionmaker[Session], name: str, target: Target, 
                 return
 
 
-def _deliver_one(sessions: sessionmaker[Session], target: Target, delivery_id: int, owner: str) -> str:
-    with sessions() as session:
-        row = session.get(models.Delivery, delivery_id)
-        if row is None or row.lease_owner != owner or row.state != "pending":
-            return "lost-lease"
-        if supersede_older(session, row):
-            session.commit()
-            return "superseded"
-        entry = entry_for(session, row.story_id)
-        ref = remote_ref(session, row.story_id, row.target)
-        if entry is None:
-            mark_failed(session, row, "story has no item to publish", utcnow(), retry=False)
-            session.commit()
-            return "failed"
-        now = utcnow()
-        try:
-            new_ref = target.deliver(entry, ref)
-        except TargetError as exc:
-            log.warning("target %s: story %s rev %s: %s", row.target, row.story_id, row.revision, exc)
-            if exc.pause:
-                mark_failed(session, row, str(exc), now, delay=PAUSE)
-                session.commit()
-                return "paused"
-            mark_failed(session, row, str(exc), now, retry=exc.retry)
-            session.commit()
-            return "retry" if exc.retry else "failed"
-        mark_done(session, row, new_ref, now)
-        session.commit()
-        return "done"
+def _deliver_one(sessions: sessionmaker[Session], target: Target, delivery_id: int, owner: str,
+                 lease: timedelta) -> str:
+    """Deliver one claimed row; the target is called outside any transaction, and what it did is
+    recorded in a retried transaction (a dropped connection never loses a done delivery)."""
+    prepared = run_transaction(sessions, lambda session: _prepare(session, delivery_id, owner, lease))
+    if isinstance(prepared, str):
+        return prepared
+    entry, ref = prepared
+    try:
+        new_ref = target.deliver(entry, ref)
+    except TargetError as exc:
+        log.warning("target %s: story %s rev %s: %s", target.name, entry.story_id, entry.revision, exc)
+        error = exc
+        run_transaction(sessions, lambda session: _record(session, delivery_id, error))
+        return "paused" if error.pause else "retry" if error.retry else "failed"
+    run_transaction(sessions, lambda session: _record(session, delivery_id, new_ref))
+    return "done"
+
+
+def _prepare(session: Session, delivery_id: int, owner: str, lease: timedelta) -> tuple[Entry, str | None] | str:
+    """Renew this worker's lease on the row and read what to send; or why not to send it."""
+    row = session.get(models.Delivery, delivery_id, with_for_update=True)
+    if row is None or row.lease_owner != owner or row.state != "pending":
+        return "lost-lease"
+    row.lease_until = utcnow() + lease
+    if supersede_older(session, row):
+        return "superseded"
+    entry = entry_for(session, row.story_id)
+    if entry is None:
+        mark_failed(session, row, "story has no item to publish", utcnow(), retry=False)
+        return "failed"
+    return entry, remote_ref(session, row.story_id, row.target)
+
+
+def _record(session: Session, delivery_id: int, result: str | None | TargetError) -> None:
+    """Record a delivery's result, unless another worker already finished the row."""
+    row = session.get(models.Delivery, delivery_id, with_for_update=True)
+    if row is None or row.state != "pending":
+        return
+    now = utcnow()
+    if not isinstance(result, TargetError):
+        mark_done(session, row, result, now)
+    elif result.pause:
+        mark_failed(session, row, str(result), now, delay=PAUSE)
+    else:
+        mark_failed(session, row, str(result), now, retry=result.retry)
 
 
 def _release(sessions: sessionmaker[Session], ids: list[int], owner: str) -> None:
     """Give back leases on rows this pass will not attempt (the target was paused)."""
     pause_until: datetime = utcnow() + PAUSE
-    with sessions.begin() as session:
+
+    def release(session: Session) -> None:
         for delivery_id in ids:
             row = session.get(models.Delivery, delivery_id)
             if row is not None and row.lease_owner == owner and row.state == "pending":
                 row.lease_owner = row.lease_until = None
                 row.next_attempt_at = max(row.next_attempt_at, pause_until)
+
+    run_transaction(sessions, release)

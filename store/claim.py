@@ -161,3 +161,14 @@ def release_lease(session: Session, name: str, owner: str) -> None:
         .where(models.Lease.name == name, models.Lease.owner == owner)
         .values(owner="", until=EXPIRED)
     )
+
+
+def deliveries_waiting(session: Session, now: datetime) -> bool:
+    """True if some delivery is due and unleased (new work, or a dead worker's after expiry)."""
+    return session.scalar(
+        select(models.Delivery.id).where(
+            models.Delivery.state == "pending",
+            models.Delivery.next_attempt_at <= now,
+            or_(models.Delivery.lease_until.is_(None), models.Delivery.lease_until < now),
+        ).limit(1)
+    ) is not None
