@@ -19,6 +19,7 @@ from rich.table import Table
 
 from feedrelay import __version__
 from feedrelay.config import Config, ConfigError, load_config
+from feedrelay.feeds_cli import register_feeds
 from feedrelay.logs import setup_logging
 
 log = logging.getLogger("feedrelay")
@@ -126,7 +127,7 @@ def _add_basic(sub: argparse._SubParsersAction) -> None:
     _add_status(sub)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_basic]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_basic, register_feeds]
 
 
 def build_parser() -> argparse.ArgumentParser:

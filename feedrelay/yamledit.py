@@ -1,0 +1,199 @@
+"""Editing `config.yaml` in place: ruamel.yaml round-trip that keeps comments, order and layout.
+
+A change is dumped to a temporary file beside the config, validated with the same loader the
+daemon uses, and only then moved over the original (atomic rename), so a bad edit never
+reaches the file the daemon watches.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import CommentMark
+from ruamel.yaml.tokens import CommentToken
+
+from feedrelay.config import Config, ConfigError, parse_config
+
+# (mapping indent, sequence indent, dash offset) layouts tried in order to reproduce a file.
+_LAYOUTS = [(m, o + d, o) for m in (2, 4, 3) for o, d in ((2, 2), (0, 2), (4, 2), (0, 4), (4, 4), (2, 4), (1, 2))]
+
+
+class ConfigDocument:
+    """A config file loaded for round-trip editing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.original = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read config: {exc.strerror}"]) from exc
+        self.yaml, self.data = _load_round_trip(self.original)
+        self.exact = self.dump() == self.original
+
+    def dump(self) -> str:
+        """The document as text, in the file's own layout."""
+        out = io.StringIO()
+        self.yaml.dump(self.data, out)
+        return out.getvalue()
+
+    @property
+    def feeds(self) -> CommentedSeq:
+        """The `feeds:` sequence (created, in block style, if the file has none)."""
+        feeds = self.data.get("feeds")
+        if feeds is None:
+            feeds = CommentedSeq()
+            self.data["feeds"] = feeds
+        if not isinstance(feeds, CommentedSeq):
+            raise ConfigError([f"{self.path.name}: feeds: must be a list"])
+        feeds.fa.set_block_style()
+        return feeds
+
+    def feed(self, name: str) -> CommentedMap:
+        """The mapping of the feed called `name` (ConfigError if there is none)."""
+        for node in self.feeds:
+            if isinstance(node, dict) and node.get("name") == name:
+                return node
+        raise ConfigError([f"{self.path.name}: no feed named {name!r}"])
+
+    def save(self) -> Config:
+        """Validate the edited document and atomically replace the file; returns the new config."""
+        text = self.dump()
+        handle, temp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        temp = Path(temp_name)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            config = parse_config(temp.read_text(encoding="utf-8"), self.path)
+            shutil.copymode(self.path, temp)
+            os.replace(temp, self.path)
+        finally:
+            temp.unlink(missing_ok=True)
+        return config
+
+
+def append_item(seq: CommentedSeq, node: Any) -> None:
+    """Append to a block sequence; blank lines and comments that followed the old last item follow
+    the new one (so the next section keeps its spacing)."""
+    after = take_trailing(seq)
+    seq.append(node)
+    give_trailing(seq, after)
+
+
+def remove_item(seq: CommentedSeq, node: Any) -> None:
+    """Remove `node` with its own comments; lines that followed it stay where they were."""
+    last = seq[-1] is node
+    after = take_trailing(seq) if last else ""
+    seq.remove(node)
+    if last and len(seq):
+        give_trailing(seq, after)
+    elif last:
+        seq.ca.end = [CommentToken(after, CommentMark(0), None)] if after else []
+
+
+def set_key(mapping: CommentedMap, key: str, value: Any) -> None:
+    """Set `key` (appended after the last key if new, keeping the lines that followed)."""
+    if key in mapping:
+        mapping[key] = value
+        return
+    after = take_trailing(mapping)
+    mapping[key] = value
+    give_trailing(mapping, after)
+
+
+def delete_key(mapping: CommentedMap, key: str) -> None:
+    """Delete `key`; lines that followed it (blank lines, the next section's comment) stay."""
+    if key not in mapping:
+        return
+    last = list(mapping)[-1] == key
+    after = take_trailing(mapping) if last else ""
+    del mapping[key]
+    mapping.ca.items.pop(key, None)
+    if last and mapping:
+        give_trailing(mapping, after)
+
+
+def take_trailing(node: Any) -> str:
+    """Detach the whole lines (blank lines, comments) that follow `node`'s last value; returns them.
+
+    ruamel.yaml keeps them in different places depending on what the last value is: the post
+    comment of the last key or item (after its inline comment), or the collection's end.
+    """
+    after = ""
+    if isinstance(node, CommentedMap | CommentedSeq) and len(node):
+        last = list(node)[-1] if isinstance(node, CommentedMap) else len(node) - 1
+        child = node[last]
+        if _is_block(child):
+            after += take_trailing(child)
+        else:
+            slot = 2 if isinstance(node, CommentedMap) else 0
+            comments = node.ca.items.get(last)
+            token = comments[slot] if comments and len(comments) > slot else None
+            if token is not None:
+                first, _, rest = token.value.partition("\n")
+                after += rest
+                if first.strip():
+                    token.value = first + "\n"
+                else:
+                    comments[slot] = None
+    if isinstance(node, CommentedMap | CommentedSeq) and node.ca.end:
+        after += "".join(t.value for t in node.ca.end if t is not None)
+        node.ca.end = []
+    return after
+
+
+def give_trailing(node: Any, after: str) -> None:
+    """Attach whole lines `after` (as `take_trailing` returned them) after `node`'s last value."""
+    if not after or not isinstance(node, CommentedMap | CommentedSeq) or not len(node):
+        return
+    last = list(node)[-1] if isinstance(node, CommentedMap) else len(node) - 1
+    child = node[last]
+    if _is_block(child):
+        give_trailing(child, after)
+        return
+    slot = 2 if isinstance(node, CommentedMap) else 0
+    comments = node.ca.items.setdefault(last, [None, None, None, None])
+    token = comments[slot]
+    if token is None:
+        comments[slot] = CommentToken("\n" + after, CommentMark(0), None)
+    else:
+        token.value += after
+
+
+def _is_block(value: Any) -> bool:
+    return isinstance(value, CommentedMap | CommentedSeq) and len(value) > 0 and not value.fa.flow_style()
+
+
+def flow_list(values: list[str]) -> CommentedSeq:
+    """A list written inline (`[a, b]`), the way config.yaml spells tags."""
+    seq = CommentedSeq(values)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def _load_round_trip(text: str) -> tuple[YAML, Any]:
+    """Load `text`, choosing the indentation layout that dumps it back unchanged (if any)."""
+    fallback: tuple[YAML, Any] | None = None
+    for mapping, sequence, offset in _LAYOUTS:
+        yaml = YAML(typ="rt")
+        yaml.preserve_quotes = True
+        yaml.width = 4096
+        yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+        data = yaml.load(text)
+        if data is None:
+            data = CommentedMap()
+        if not isinstance(data, CommentedMap):
+            raise ConfigError(["config: the config must be a mapping of keys (database, feeds, …)"])
+        out = io.StringIO()
+        yaml.dump(data, out)
+        if out.getvalue() == text:
+            return yaml, data
+        fallback = fallback or (yaml, data)
+    assert fallback is not None
+    return fallback
