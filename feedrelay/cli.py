@@ -21,6 +21,7 @@ from feedrelay import __version__
 from feedrelay.config import Config, ConfigError, load_config
 from feedrelay.feeds_cli import register_feeds
 from feedrelay.logs import setup_logging
+from feedrelay.opml import register_opml
 
 log = logging.getLogger("feedrelay")
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
@@ -127,7 +128,7 @@ def _add_basic(sub: argparse._SubParsersAction) -> None:
     _add_status(sub)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_basic, register_feeds]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_basic, register_feeds, register_opml]
 
 
 def build_parser() -> argparse.ArgumentParser:
