@@ -71,9 +71,11 @@ def _flush(sessions: sessionmaker[Session], name: str, target: Target, owner: st
 
 def _deliver_target(sessions: sessionmaker[Session], name: str, target: Target, owner: str,
                     lease: timedelta, batch: int, report: PublishReport) -> None:
+    ordered = getattr(target, "ordered", False)
     while name not in report.paused:
         claimed = run_transaction(sessions, lambda session: [
-            row.id for row in claim_deliveries(session, name, owner, utcnow(), limit=batch, lease=lease)])
+            row.id for row in claim_deliveries(session, name, owner, utcnow(), limit=batch, lease=lease,
+                                               ordered=ordered)])
         if not claimed:
             return
         for delivery_id in claimed:
@@ -82,6 +84,9 @@ def _deliver_target(sessions: sessionmaker[Session], name: str, target: Target, 
             if result == "paused":
                 report.paused[name] = "paused"
                 _release(sessions, claimed, owner)
+                return
+            if result == "retry" and ordered:  # later rows wait behind this one
+                _release(sessions, claimed, owner, hold=None)
                 return
 
 
@@ -133,9 +138,11 @@ def _record(session: Session, delivery_id: int, result: str | None | TargetError
         mark_failed(session, row, str(result), now, retry=result.retry)
 
 
-def _release(sessions: sessionmaker[Session], ids: list[int], owner: str) -> None:
-    """Give back leases on rows this pass will not attempt (the target was paused)."""
-    pause_until: datetime = utcnow() + PAUSE
+def _release(sessions: sessionmaker[Session], ids: list[int], owner: str,
+             hold: timedelta | None = PAUSE) -> None:
+    """Give back leases on rows this pass will not attempt (the target was paused: not before
+    `hold` from now; an ordered target's earlier row failed: `hold` None)."""
+    pause_until: datetime = utcnow() + (hold or timedelta(0))
 
     def release(session: Session) -> None:
         for delivery_id in ids:

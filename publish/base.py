@@ -26,7 +26,9 @@ class Target(Protocol):
     remote reference (post id, file name, delivery id) to store. `remote_ref` is what an
     earlier delivery of the same story returned, or None for a first delivery. It must be
     idempotent: delivering the same revision twice must not create a second copy.
-    `flush` runs after a batch; file targets render their files there.
+    `flush` runs after a batch; file targets render their files there. A target with a true
+    `ordered` attribute (webhooks) gets its deliveries strictly in outbox order: one that fails
+    holds back the later ones until it succeeds.
     """
 
     name: str

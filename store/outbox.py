@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from store import models
@@ -15,11 +15,12 @@ MAX_BACKOFF = timedelta(hours=1)
 
 
 def claim_deliveries(session: Session, target: str, owner: str, now: datetime, *, limit: int = 100,
-                     lease: timedelta = timedelta(minutes=2)) -> list[models.Delivery]:
+                     lease: timedelta = timedelta(minutes=2), ordered: bool = False) -> list[models.Delivery]:
     """Lease up to `limit` due deliveries of `target` to `owner` (caller commits).
 
     On PostgreSQL rows locked by another worker are skipped (`FOR UPDATE SKIP LOCKED`); an
-    expired lease (its worker died) makes a row claimable again.
+    expired lease (its worker died) makes a row claimable again. For an `ordered` target (a
+    webhook) no row is claimed behind an older one that waits (backing off or leased).
     """
     query = (
         select(models.Delivery)
@@ -32,6 +33,14 @@ def claim_deliveries(session: Session, target: str, owner: str, now: datetime, *
         .order_by(models.Delivery.id)
         .limit(limit)
     )
+    if ordered:
+        waiting = session.scalar(select(func.min(models.Delivery.id)).where(
+            models.Delivery.target == target,
+            models.Delivery.state == "pending",
+            or_(models.Delivery.next_attempt_at > now, models.Delivery.lease_until >= now),
+        ))
+        if waiting is not None:
+            query = query.where(models.Delivery.id < waiting)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = list(session.scalars(query))

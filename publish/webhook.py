@@ -1,0 +1,91 @@
+"""The `webhook` target: one signed JSON POST per story revision.
+
+The body is a JSON Feed 1.1 item plus `story_id`, `revision`, `retracted` and `source`. Headers:
+`X-Feedrelay-Delivery` (a stable id per target, story and revision — receivers de-duplicate
+redeliveries with it), `X-Feedrelay-Event` and `X-Feedrelay-Signature: sha256=<hex>`, the
+HMAC-SHA256 of the exact body bytes with the secret from the `secret_env` variable.
+Deliveries are ordered (`ordered = True`): a failing one holds back later ones of this target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import uuid
+
+import requests
+
+from feedrelay.config import WebhookTargetConfig
+from feedrelay.items import Entry
+from publish.base import Archive, TargetError
+from publish.render import json_feed_item, source_info
+
+SIGNATURE_HEADER = "X-Feedrelay-Signature"
+DELIVERY_HEADER = "X-Feedrelay-Delivery"
+EVENT_HEADER = "X-Feedrelay-Event"
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header value for `body`: `sha256=` and the hex HMAC-SHA256."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, body: bytes, signature: str | None) -> bool:
+    """Whether `signature` (a header value) signs `body` with `secret` (constant-time)."""
+    return bool(signature) and hmac.compare_digest(sign(secret, body), signature or "")
+
+
+class WebhookTarget:
+    """POSTs each story revision to one URL."""
+
+    ordered = True
+
+    def __init__(self, config: WebhookTargetConfig) -> None:
+        self.name = config.name
+        self.config = config
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.headers["User-Agent"] = "feedrelay (webhook target)"
+
+    def delivery_id(self, entry: Entry) -> str:
+        """The same id for every attempt at one revision, so receivers can de-duplicate."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"feedrelay:{self.name}:{entry.entry_id}#{entry.revision}"))
+
+    def payload(self, entry: Entry) -> bytes:
+        """The JSON body for the entry."""
+        document = json_feed_item(entry, self.config.attribution)
+        document.pop("_feedrelay")
+        document.update(story_id=entry.story_id, revision=entry.revision, retracted=entry.retracted,
+                        copies=entry.copies, source=source_info(entry))
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def deliver(self, entry: Entry, remote_ref: str | None) -> str | None:
+        """POST the revision; 2xx means delivered. Returns the delivery id."""
+        secret = os.environ.get(self.config.secret_env)
+        if not secret:
+            raise TargetError(f"environment variable {self.config.secret_env} (the webhook secret) is "
+                              f"not set; target paused", pause=True, retry=False)
+        body = self.payload(entry)
+        delivery = self.delivery_id(entry)
+        event = "retracted" if entry.retracted else ("published" if entry.revision == 1 else "revised")
+        headers = {"Content-Type": "application/json; charset=utf-8", DELIVERY_HEADER: delivery,
+                   EVENT_HEADER: event, SIGNATURE_HEADER: sign(secret, body)}
+        try:
+            response = self.session.post(self.config.url, data=body, headers=headers, allow_redirects=False,
+                                         timeout=self.config.timeout.total_seconds())
+        except requests.RequestException as exc:
+            raise TargetError(f"webhook {self.config.url} unreachable: {exc}") from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return delivery
+        message = f"webhook {self.config.url} answered HTTP {status}: {response.text[:200].strip()}"
+        if status in (401, 403):
+            raise TargetError(message + " (check the shared secret); target paused", pause=True, retry=False)
+        if status == 410:
+            raise TargetError(message, retry=False, gone=True)
+        raise TargetError(message)
+
+    def flush(self, archive: Archive) -> None:
+        """Nothing to do: every delivery was sent on its own."""

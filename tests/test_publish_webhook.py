@@ -1,0 +1,152 @@
+"""The webhook target: signed JSON POSTs, delivered once and in order across a receiver outage."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from feedrelay.config import WebhookTargetConfig
+from feedrelay.items import Item, utcnow
+from publish.base import TargetError
+from publish.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, WebhookTarget, verify
+from store import models
+from tests.support.entries import make_entry
+from tests.support.outbox import Store
+from tests.support.server import LocalServer, Request, Response
+
+SECRET = "s3cret-for-tests"
+
+
+class Receiver:
+    """A webhook receiver on loopback that checks signatures; `down` answers 503."""
+
+    def __init__(self) -> None:
+        self.server = LocalServer()
+        self.server.route("/hook", self.handle)
+        self.received: list[dict] = []
+        self.delivery_ids: list[str] = []
+        self.down = False
+        self.lock = threading.Lock()
+
+    def handle(self, request: Request) -> Response:
+        if self.down:
+            return Response(503, b"maintenance")
+        if not verify(SECRET, request.body, request.headers.get(SIGNATURE_HEADER)):
+            return Response(401, b"bad signature")
+        with self.lock:
+            self.received.append(json.loads(request.body))
+            self.delivery_ids.append(request.headers[DELIVERY_HEADER])
+        return Response(204)
+
+
+@pytest.fixture
+def receiver() -> Receiver:
+    hook = Receiver()
+    hook.server.start()
+    yield hook
+    hook.server.stop()
+
+
+@pytest.fixture
+def secret_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("FEEDRELAY_TEST_HOOK_SECRET", SECRET)
+    return "FEEDRELAY_TEST_HOOK_SECRET"
+
+
+def hook_target(url: str, secret_env: str) -> WebhookTarget:
+    return WebhookTarget(WebhookTargetConfig(type="webhook", name="hook", url=url, secret_env=secret_env))
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hook"
+
+
+def story_items(first: int, count: int) -> list[Item]:
+    return [Item(feed="source-blog", guid=f"https://source.example/?p={i}", link=f"https://source.example/{i}/",
+                 title=f"Hook story {i}", content_html=f"<p>Distinct body {i} {i * 104729}.</p>",
+                 text=f"Distinct body {i} {i * 104729}.")
+            for i in range(first, first + count)]
+
+
+def test_the_body_is_a_signed_json_feed_item(receiver: Receiver, secret_env: str) -> None:
+    target = hook_target(receiver.server.url("/hook"), secret_env)
+    entry = make_entry(7)
+    ref = target.deliver(entry, None)
+    assert ref == receiver.delivery_ids[0] == target.delivery_id(entry)
+    body = receiver.received[0]
+    assert body["id"] == entry.entry_id
+    assert body["title"] == "Story 7" and "content_html" in body and body["url"] == entry.item.link
+    assert (body["story_id"], body["revision"], body["retracted"]) == (7, 1, False)
+    assert body["source"] == {"title": "Source Blog", "url": "https://source.example/",
+                              "link": "https://origin.example/original-7/"}
+    request = receiver.server.requests[0]
+    assert request.headers["X-Feedrelay-Event"] == "published"
+    assert request.headers["Content-Type"].startswith("application/json")
+
+
+def test_a_wrong_secret_is_refused_and_pauses_the_target(receiver: Receiver,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEEDRELAY_TEST_HOOK_WRONG", "not-the-secret")
+    with pytest.raises(TargetError) as caught:
+        hook_target(receiver.server.url("/hook"), "FEEDRELAY_TEST_HOOK_WRONG").deliver(make_entry(1), None)
+    assert caught.value.pause
+    assert receiver.received == []
+
+
+def make_due(store: Store) -> None:
+    """Time passes: every backed-off delivery becomes due."""
+    with store.sessions.begin() as session:
+        session.execute(update(models.Delivery).where(models.Delivery.state == "pending")
+                        .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+
+
+def test_exactly_once_and_in_order_across_a_receiver_outage(
+        receiver: Receiver, secret_env: str, tmp_path: Path) -> None:
+    store = Store(tmp_path, ["hook"])
+    store.store(story_items(1, 3))
+
+    # Receiver unreachable: the first delivery fails and holds the others back.
+    report = store.publish({"hook": hook_target(closed_port_url(), secret_env)})
+    assert report.counts[("hook", "retry")] == 1 and report.delivered() == 0
+    rows = store.deliveries("hook")
+    assert [r.attempts for r in rows] == [1, 0, 0]
+    assert rows[0].next_attempt_at > utcnow() and "unreachable" in rows[0].last_error
+
+    # Receiver up but answering 503; more stories arrive meanwhile.
+    target = hook_target(receiver.server.url("/hook"), secret_env)
+    receiver.down = True
+    store.store(story_items(4, 2))
+    make_due(store)
+    assert store.publish({"hook": target}).delivered() == 0
+    assert len(receiver.server.requests) == 1  # only the head of the queue was tried
+    assert store.publish({"hook": target}).delivered() == 0  # backing off: nothing due
+    assert len(receiver.server.requests) == 1
+
+    # Receiver back: everything arrives, in order, once.
+    receiver.down = False
+    make_due(store)
+    assert store.publish({"hook": target}).delivered() == 5
+    assert [b["title"] for b in receiver.received] == [f"Hook story {i}" for i in range(1, 6)]
+    assert len(set(receiver.delivery_ids)) == 5
+    assert store.publish({"hook": target}).delivered() == 0
+    assert len(receiver.received) == 5
+    assert {r.state for r in store.deliveries("hook")} == {"done"}
+
+    # A revision is a new delivery (new id), the earlier one is not resent.
+    store.store([replace(story_items(2, 1)[0], title="Hook story 2, revised")])
+    assert store.publish({"hook": target}).delivered() == 1
+    assert receiver.received[-1]["title"] == "Hook story 2, revised"
+    assert receiver.received[-1]["revision"] == 2
+    assert receiver.server.requests[-1].headers["X-Feedrelay-Event"] == "revised"
+    assert len(set(receiver.delivery_ids)) == 6
+    store.close()
