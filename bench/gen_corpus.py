@@ -4,7 +4,7 @@ Writes, to `--out` (a directory):
 - `feeds.json`: the feeds (name, role, priority, complete).
 - `fetches.jsonl`: one fetch per line, in order: round, feed, items (`Item.to_json()` with raw
   HTML content, as the parser produces it) and Atom tombstone refs.
-- `truth.json`: for every (feed, guid) the article it is; hard-negative article pairs with their
+- `truth.json`: for every "feed|guid|link" the article it is; hard-negative article pairs with their
   kind; updated, deleted and reappearing articles.
 
 Origins publish about one post every two rounds, English and Cyrillic. Aggregators copy posts
@@ -217,7 +217,7 @@ class Corpus:
                         aggregator.copies.append((at, article, self.rng.choice(styles)))
             # A very late copy of an old article (long after retention pruned it).
             old = self.rng.choice([a for s in origins for a in s.articles if a.round < 6 and a.kind == "normal"])
-            aggregator.copies.append((self.rounds - 1, old, "source-link"))
+            aggregator.copies.append((self.rounds - 1, old, "yoast"))
 
     # ---- rendering ----
     def link(self, site: Site, article: Article, at: int) -> str:
@@ -236,7 +236,7 @@ class Corpus:
             guid = f"{site.home}/?p={article.number}&v={at}"
         elif site.quirk == "one-guid":
             guid = site.home + "/"
-        self.truth[f"{site.name}|{guid}"] = article.id
+        self.truth[f"{site.name}|{guid}|{link}"] = article.id
         body = "".join(f"<p>{html.escape(p, quote=False)}</p>\n" for p in article.body(at))
         return Item(feed=site.name, guid=guid, link=link, title=html.escape(article.title, quote=False),
                     content_html=body, published=BASE_TIME + timedelta(hours=article.round),
@@ -246,7 +246,8 @@ class Corpus:
         origin = next(s for s in self.sites if s.name == article.site)
         number = self.copy_numbers.setdefault((site.name, article.id), 1000 + len(self.copy_numbers))
         guid = f"{site.home}/?p={number}"
-        self.truth[f"{site.name}|{guid}"] = article.id
+        link = f"{site.home}/{number}/"
+        self.truth[f"{site.name}|{guid}|{link}"] = article.id
         original_link = self.link(origin, article, article.round).split("?")[0]
         if self.rng.random() < 0.3:
             original_link = original_link.replace("https://", "http://")
@@ -271,7 +272,7 @@ class Corpus:
         elif style == "related":
             others = [a.title for a in origin.articles[:3] if a is not article]
             body += "<h3>Related posts</h3><ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in others) + "</ul>"
-        return Item(feed=site.name, guid=guid, link=f"{site.home}/{number}/", title=title,
+        return Item(feed=site.name, guid=guid, link=link, title=title,
                     content_html=body, published=BASE_TIME + timedelta(hours=at), language=article.language)
 
     def _copy_title(self, title: str, origin: str) -> str:

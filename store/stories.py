@@ -76,13 +76,14 @@ class StorePolicy:
 
 def store_items(session: Session, feed: models.Feed, items: Sequence[Item], policy: StorePolicy,
                 filtered: Sequence[str | None] | None = None, *,
-                deleted: Sequence[str] = ()) -> StoreReport:
+                deleted: Sequence[str] = (), now: datetime | None = None) -> StoreReport:
     """Store one fetched batch of a feed's items; `filtered[i]` is a filter reason or None.
 
-    `deleted` holds the refs of Atom tombstones (RFC 6721) the document carried.
+    `deleted` holds the refs of Atom tombstones (RFC 6721) the document carried; `now` is the
+    time recorded (default: the clock).
     """
     report = StoreReport()
-    now = utcnow()
+    now = now or utcnow()
     items = list(items)
     _check_guid_mode(session, feed, items, report)
     keys = per_feed_keys(items, feed.guid_mode)
