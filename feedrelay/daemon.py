@@ -27,6 +27,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from feedrelay.config import Config, ConfigError, load_config
+from feedrelay.metrics import start_metrics_server
 from feedrelay.pipeline import FeedOutcome, Relay
 
 log = logging.getLogger("feedrelay.daemon")
@@ -186,6 +187,9 @@ def run_daemon(config_path: Path) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: daemon.reload_wanted.set())
     daemon.start()
+    if config.metrics_port is not None:
+        server, _ = start_metrics_server(config.serve.host, config.metrics_port, lambda: daemon.relay.sessions)
+        log.info("metrics on http://%s:%d/metrics", config.serve.host, server.server_port)
     log.info("feedrelay daemon started: %d feeds, %d targets, database %s", len(config.feeds),
              len(config.targets), config.database_url.split("@")[-1])
     stop.wait()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from feedrelay import __version__
 from feedrelay.config import CleanConfig, Config, FeedConfig
 from feedrelay.items import Item, utcnow
+from feedrelay.metrics import record_poll, record_publish
 from feedrelay.publishing import PublishReport, publish_pending
 from ingest.clean import CleanRules, Rewrite, clean_item, filter_reason
 from ingest.fetch import Fetcher, FetchResult, FetchState, HttpSettings
@@ -194,6 +195,7 @@ class Relay:
             release_feed(session, row, self.owner)
 
         run_transaction(self.sessions, store)
+        record_poll(outcome, result.elapsed)
         return outcome
 
     def _clean(self, feed: FeedConfig, raw: list[Item]) -> tuple[list[Item], list[str | None]]:
@@ -285,8 +287,10 @@ class Relay:
 
     def publish(self) -> PublishReport:
         """Deliver pending story revisions to every target."""
-        return publish_pending(self.sessions, self.targets, self.owner,
-                               lease=self.config.worker.delivery_lease)
+        report = publish_pending(self.sessions, self.targets, self.owner,
+                                 lease=self.config.worker.delivery_lease)
+        record_publish(report)
+        return report
 
     def run_once(self, progress=None) -> PassReport:  # type: ignore[no-untyped-def]
         """Poll every enabled feed now, then publish."""
