@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from feedrelay.items import Entry
-from publish.attribution import render_attribution
 
 
 def entry_html(entry: Entry, attribution: str | None) -> str:
@@ -19,6 +18,8 @@ def entry_html(entry: Entry, attribution: str | None) -> str:
     html = entry.item.content_html or entry.item.summary
     if not attribution:
         return html
+    from publish.attribution import render_attribution  # only needed when a template is configured
+
     footer = render_attribution(attribution, entry)
     return f"{html}\n{footer}" if footer else html
 

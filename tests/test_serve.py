@@ -1,0 +1,113 @@
+"""`feedrelay serve` over a real waitress server: validators, 304s, gzip, content types."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import threading
+import time
+from collections.abc import Iterator
+from email.utils import formatdate
+from pathlib import Path
+
+import pytest
+import waitress
+
+from feedrelay.config import parse_config
+from feedrelay.serve import FeedServer, make_app
+from publish.feedfiles import FeedFilesTarget
+from tests.support.entries import ListArchive, make_entry
+
+CONFIG = """
+targets:
+  - {name: main, type: feed, dir: out}
+  - {name: second, type: feed, dir: out2, formats: [atom]}
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[FeedServer, int, Path]]:
+    config = parse_config(CONFIG, tmp_path / "config.yaml")
+    target = FeedFilesTarget(config.targets[0], tmp_path / "out")  # type: ignore[arg-type]
+    target.flush(ListArchive([make_entry(i) for i in range(1, 6)]))
+    app = make_app(config)
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield app, server.effective_port, tmp_path / "out"
+    server.close()
+    thread.join(5)
+
+
+def get(port: int, path: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request(method, path, headers=headers)
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+
+@pytest.mark.parametrize(("path", "content_type"), [
+    ("/atom.xml", "application/atom+xml; charset=utf-8"),
+    ("/rss.xml", "application/rss+xml; charset=utf-8"),
+    ("/feed.json", "application/feed+json; charset=utf-8"),
+    ("/main/atom.xml", "application/atom+xml; charset=utf-8"),
+])
+def test_files_are_served_with_type_and_validators(site: tuple[FeedServer, int, Path], path: str,
+                                                     content_type: str) -> None:
+    _, port, out = site
+    status, headers, body = get(port, path)
+    assert status == 200
+    assert headers["content-type"] == content_type
+    assert body == (out / path.rsplit("/", 1)[1]).read_bytes()
+    assert headers["etag"].startswith('"') and not headers["etag"].startswith("W/")
+    assert headers["last-modified"].endswith("GMT")
+    assert headers["vary"] == "Accept-Encoding"
+
+
+def test_revalidation_answers_304_until_the_file_changes(site: tuple[FeedServer, int, Path]) -> None:
+    _, port, out = site
+    _, headers, _ = get(port, "/atom.xml")
+    status, again, body = get(port, "/atom.xml", **{"If-None-Match": headers["etag"]})
+    assert (status, body) == (304, b"") and again["etag"] == headers["etag"]
+    assert get(port, "/atom.xml", **{"If-Modified-Since": headers["last-modified"]})[0] == 304
+    assert get(port, "/atom.xml", **{"If-None-Match": '"other"', "If-Modified-Since": headers["last-modified"]})[0] == 200
+    assert get(port, "/atom.xml", **{"If-Modified-Since": formatdate(0, usegmt=True)})[0] == 200
+
+    time.sleep(0.01)
+    (out / "atom.xml").write_bytes((out / "atom.xml").read_bytes().replace(b"Story 5", b"Story five"))
+    status, changed, body = get(port, "/atom.xml", **{"If-None-Match": headers["etag"]})
+    assert status == 200 and b"Story five" in body and changed["etag"] != headers["etag"]
+
+
+def test_gzip_when_accepted(site: tuple[FeedServer, int, Path]) -> None:
+    _, port, out = site
+    status, headers, body = get(port, "/feed.json", **{"Accept-Encoding": "br;q=0.5, gzip"})
+    assert status == 200 and headers["content-encoding"] == "gzip"
+    assert gzip.decompress(body) == (out / "feed.json").read_bytes()
+    assert int(headers["content-length"]) == len(body) < (out / "feed.json").stat().st_size
+    plain_etag = get(port, "/feed.json")[1]["etag"]
+    assert headers["etag"] != plain_etag  # each representation has its own strong ETag
+    assert get(port, "/feed.json", **{"Accept-Encoding": "gzip", "If-None-Match": headers["etag"]})[0] == 304
+    assert "content-encoding" not in get(port, "/feed.json", **{"Accept-Encoding": "gzip;q=0"})[1]
+
+
+def test_head_healthz_errors_and_extra_routes(site: tuple[FeedServer, int, Path]) -> None:
+    app, port, _ = site
+    status, headers, body = get(port, "/atom.xml", "HEAD")
+    assert status == 200 and body == b"" and int(headers["content-length"]) > 0
+    status, headers, body = get(port, "/healthz")
+    assert status == 200 and b'"status": "ok"' in body
+    assert get(port, "/nothing.xml")[0] == 404
+    assert get(port, "/second/atom.xml")[0] == 404  # configured but not rendered yet
+    assert get(port, "/../config.yaml")[0] == 404
+    assert get(port, "/main/../../config.yaml")[0] == 404
+    assert get(port, "/atom.xml", "POST")[0] == 405
+
+    def hello(environ, start_response):  # type: ignore[no-untyped-def]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hello"]
+
+    app.add_route("/extra", hello)
+    assert get(port, "/extra")[2] == b"hello"
