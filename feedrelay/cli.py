@@ -22,6 +22,7 @@ from feedrelay.config import Config, ConfigError, load_config
 from feedrelay.feeds_cli import register_feeds
 from feedrelay.logs import setup_logging
 from feedrelay.opml import register_opml
+from feedrelay.serve import register_serve
 
 log = logging.getLogger("feedrelay")
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
@@ -128,7 +129,8 @@ def _add_basic(sub: argparse._SubParsersAction) -> None:
     _add_status(sub)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_basic, register_feeds, register_opml]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_basic, register_feeds, register_opml,
+                                                                register_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ liveness. Other routes (dashboard, metrics) are added with `FeedServer.add_route
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import hashlib
 import json
@@ -190,3 +191,23 @@ def serve(config: Config, app: WSGIApp | None = None) -> None:
     log.info("serving feeds on http://%s:%s/", settings.host, settings.port)
     waitress.serve(app or make_app(config), host=settings.host, port=settings.port, threads=settings.threads,
                    ident="feedrelay", clear_untrusted_proxy_headers=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """`feedrelay serve`: serve the feed files until interrupted."""
+    from feedrelay.cli import load
+
+    config = load(args)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if overrides:
+        config = config.model_copy(update={"serve": config.serve.model_copy(update=overrides)})
+    serve(config)
+    return 0
+
+
+def register_serve(sub: argparse._SubParsersAction) -> None:
+    """Add the `serve` command to the CLI."""
+    parser = sub.add_parser("serve", help="serve the output feeds over HTTP (read-only)")
+    parser.add_argument("--host", help="address to bind (default: serve.host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: serve.port, 8080)")
+    parser.set_defaults(func=cmd_serve)

@@ -14,14 +14,19 @@ from feedrelay.items import Entry
 
 
 def entry_html(entry: Entry, attribution: str | None) -> str:
-    """The entry's clean HTML with the rendered attribution template appended (if configured)."""
+    """The entry's clean HTML with the attribution template applied (if configured).
+
+    A template that places `{content}` itself yields the whole body; any other is appended.
+    """
     html = entry.item.content_html or entry.item.summary
     if not attribution:
         return html
     from publish.attribution import render_attribution  # only needed when a template is configured
 
-    footer = render_attribution(attribution, entry)
-    return f"{html}\n{footer}" if footer else html
+    rendered = render_attribution(attribution, entry)
+    if "{content}" in attribution:
+        return rendered
+    return f"{html}\n{rendered}" if rendered else html
 
 
 def published_at(entry: Entry) -> datetime:
