@@ -1,0 +1,174 @@
+"""Polling benchmark: one full poll cycle over N local feeds (90 % answer 304, 10 % changed).
+
+    python -m bench.poll [--feeds 10000] [--workers 16] [--skip-daemon]
+
+Same run, same server, same concurrency, each after a warm-up cycle that stored validators:
+  bare      a plain requests conditional-GET loop (shared Session, thread pool, no parsing)
+  fetcher   feedrelay's Fetcher alone (SSRF guard, caps, deadline, hashing, encoding check)
+  feedrelay the real pipeline (`Relay.run_once`): SQLite state, parse/clean/store of changed feeds
+Then the daemon (`feedrelay run`) with N feeds configured: time to poll them all and peak RSS.
+The server runs in another process; CPU seconds are the measuring process's own. Per-host cap =
+workers, since every feed lives on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import requests
+
+from bench.feedserver import start_feed_server
+from ingest.fetch import Fetcher, FetchState, HttpSettings
+
+if TYPE_CHECKING:
+    from feedrelay.pipeline import Relay
+
+
+def measure(run: Callable[[], int]) -> tuple[int, float, float]:
+    """(feeds, wall seconds, CPU seconds of this process) for one cycle."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    feeds = run()
+    return feeds, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def bare_cycle(session: requests.Session, urls: list[str], etags: dict[str, str], workers: int) -> int:
+    def get(url: str) -> int:
+        headers = {"If-None-Match": etags[url]} if url in etags else {}
+        response = session.get(url, headers=headers, timeout=(10, 30))
+        _ = response.content
+        if response.status_code == 200:
+            etags[url] = response.headers.get("ETag", "")
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return sum(1 for _ in pool.map(get, urls))
+
+
+def fetcher_cycle(fetcher: Fetcher, states: dict[str, FetchState], workers: int) -> int:
+    def fetch(url: str) -> str:
+        state = states[url]
+        result = fetcher.fetch(state)
+        states[url] = FetchState(result.url, result.etag, result.last_modified, result.body_hash)
+        return result.outcome
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        outcomes = list(pool.map(fetch, list(states)))
+    assert outcomes.count("error") == 0, f"{outcomes.count('error')} errors"
+    return len(outcomes)
+
+
+def relay_cycle(relay: Relay) -> int:
+    report = relay.run_once()
+    errors = [f for f in report.feeds if f.error]
+    assert not errors, f"{len(errors)} errors, first: {errors[0].error}"
+    return len(report.feeds)
+
+
+def write_config(directory: Path, port: int, feeds: int, workers: int, interval: str = "1h") -> Path:
+    lines = [f"database: sqlite:///{directory / 'bench.db'}", "http:", "  allow_private_networks: true",
+             f"  workers: {workers}", f"  per_host: {workers}", "defaults:", f"  interval: {interval}",
+             "log:", "  level: WARNING", "feeds:"]
+    lines += [f"  - name: feed-{n}\n    url: http://127.0.0.1:{port}/f/{n}.xml" for n in range(feeds)]
+    path = directory / "config.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def server_requests(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as answer:
+        return json.load(answer)["requests"]
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def daemon_run(port: int, feeds: int, workers: int, timeout: float) -> tuple[float, float, int]:
+    """Start `feedrelay run` with `feeds` configured; (seconds to poll all, peak RSS MB, exit code)."""
+    with tempfile.TemporaryDirectory(prefix="feedrelay-bench-daemon-") as tmp:
+        config = write_config(Path(tmp), port, feeds, workers)
+        before = server_requests(port)
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "feedrelay.cli", "-c", str(config), "run"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        polled, peak = float("nan"), 0.0
+        while time.perf_counter() - started < timeout and process.poll() is None:
+            time.sleep(0.5)
+            peak = max(peak, peak_rss_mb(process.pid))
+            if server_requests(port) - before - 1 >= feeds:
+                polled = time.perf_counter() - started
+                break
+        time.sleep(2)  # let the last stores land
+        peak = max(peak, peak_rss_mb(process.pid)) if process.poll() is None else peak
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = -9
+        if code != 0:
+            print(process.stderr.read().decode()[-2000:], file=sys.stderr)
+        return polled, peak, code
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--skip-daemon", action="store_true")
+    args = parser.parse_args()
+    from feedrelay.config import load_config
+    from feedrelay.pipeline import Relay
+
+    server, port = start_feed_server(args.feeds)
+    urls = [f"http://127.0.0.1:{port}/f/{n}.xml" for n in range(args.feeds)]
+    session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=args.workers))
+    fetcher = Fetcher(HttpSettings(allow_private_networks=True, per_host=args.workers))
+    etags: dict[str, str] = {}
+    states = {url: FetchState(url) for url in urls}
+    results: dict[str, tuple[int, float, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="feedrelay-bench-") as tmp:
+        relay = Relay(load_config(write_config(Path(tmp), port, args.feeds, args.workers)))
+        print(f"{args.feeds} feeds on 127.0.0.1:{port}, {args.workers} workers; warm-up cycles…", flush=True)
+        for name, run in (("bare", lambda: bare_cycle(session, urls, etags, args.workers)),
+                          ("fetcher", lambda: fetcher_cycle(fetcher, states, args.workers)),
+                          ("feedrelay", lambda: relay_cycle(relay))):
+            feeds, wall, cpu = measure(run)
+            print(f"  warm-up {name}: {feeds / wall:.0f} feeds/s (all 200, {wall:.1f}s)", flush=True)
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/bump", method="POST")).read()
+        results["bare"] = measure(lambda: bare_cycle(session, urls, etags, args.workers))
+        results["fetcher"] = measure(lambda: fetcher_cycle(fetcher, states, args.workers))
+        results["feedrelay"] = measure(lambda: relay_cycle(relay))
+        relay.close()
+    bare_rate = results["bare"][0] / results["bare"][1]
+    print(f"\nOne poll cycle, {args.feeds} feeds (90 % 304, 10 % changed), {args.workers} workers, "
+          f"{os.cpu_count()} CPUs:")
+    print(f"{'':10} {'feeds/s':>9} {'wall s':>8} {'CPU s':>7} {'vs bare':>8}")
+    for name, (feeds, wall, cpu) in results.items():
+        print(f"{name:10} {feeds / wall:9.0f} {wall:8.2f} {cpu:7.2f} {feeds / wall / bare_rate:7.2f}x")
+    if not args.skip_daemon:
+        polled, peak, code = daemon_run(port, args.feeds, args.workers, timeout=600)
+        print(f"\ndaemon with {args.feeds} feeds: first cycle polled in {polled:.1f}s, "
+              f"peak RSS {peak:.0f} MB, SIGTERM exit code {code}")
+    server.terminate()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
