@@ -5,6 +5,7 @@ This is glue: each stage lives in its own package and talks through `feedrelay.i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -20,6 +21,7 @@ from feedrelay.config import CleanConfig, Config, FeedConfig
 from feedrelay.items import Item, utcnow
 from feedrelay.metrics import record_poll, record_publish
 from feedrelay.publishing import PublishReport, publish_pending
+from feedrelay.schedule import FeedHints, Policy, next_check, normal_interval
 from ingest.clean import CleanRules, Rewrite, clean_item, filter_reason
 from ingest.fetch import Fetcher, FetchResult, FetchState, HttpSettings
 from ingest.parse import ParsedFeed, ParseError, parse_feed
@@ -238,13 +240,17 @@ class Relay:
 
     def next_check(self, feed: FeedConfig, row: models.Feed, result: FetchResult,
                    parsed: ParsedFeed | None, now: datetime) -> datetime:
-        """When to poll this feed again."""
-        if result.retry_after:
-            return max(result.retry_after, now)
-        interval = self.config.feed_interval(feed)
-        if row.error_count:
-            interval = min(self.config.defaults.max_backoff, interval * 2 ** min(row.error_count - 1, 10))
-        return now + max(interval, timedelta(seconds=1))
+        """When to poll this feed again (see `feedrelay.schedule`); remembers the adapted interval."""
+        defaults = self.config.defaults
+        policy = Policy.widened(self.config.feed_interval(feed), defaults.min_interval, defaults.max_interval,
+                                defaults.max_backoff)
+        if parsed is not None:
+            hints = FeedHints.from_values(parsed.ttl_minutes, parsed.update_period, parsed.update_frequency,
+                                          [item.date for item in parsed.items])
+            row.interval_s = round(normal_interval(policy, hints, None))
+        if row.last_outcome != result.outcome:  # e.g. fetched fine but the document did not parse
+            result = dataclasses.replace(result, outcome="error" if row.error_count else row.last_outcome)
+        return next_check(now, policy, result, error_count=row.error_count, interval=row.interval_s)
 
     # -- passes --------------------------------------------------------------------------------
 

@@ -36,6 +36,14 @@ class Policy:
     def clamp(self, seconds: float) -> float:
         return min(max(seconds, self.min_interval), self.max_interval)
 
+    @classmethod
+    def widened(cls, interval: timedelta, min_interval: timedelta, max_interval: timedelta,
+                max_backoff: timedelta) -> Policy:
+        """A policy whose bounds always include the configured `interval` itself."""
+        seconds = interval.total_seconds()
+        return cls(seconds, min(min_interval.total_seconds(), seconds), max(max_interval.total_seconds(), seconds),
+                   max_backoff.total_seconds())
+
 
 @dataclass(frozen=True, slots=True)
 class FeedHints:
@@ -46,16 +54,22 @@ class FeedHints:
     posting_interval: float | None = None  # typical seconds between posts
 
     @classmethod
-    def from_feed(cls, feed: Mapping[str, Any], dates: Iterable[datetime] = ()) -> FeedHints:
-        """Hints from a feedparser `feed` mapping (ttl, sy_updateperiod, sy_updatefrequency) and item dates."""
-        ttl = _number(feed.get("ttl"))
-        period = SY_PERIODS.get(str(feed.get("sy_updateperiod") or "").strip().lower())
-        frequency = _number(feed.get("sy_updatefrequency")) or 1
+    def from_values(cls, ttl_minutes: float | None, update_period: str | None, update_frequency: float | None,
+                    dates: Iterable[datetime | None] = ()) -> FeedHints:
+        """Hints from RSS `<ttl>` (minutes), `sy:updatePeriod`/`sy:updateFrequency` and item dates."""
+        ttl = _number(ttl_minutes)
+        period = SY_PERIODS.get(str(update_period or "").strip().lower())
+        frequency = _number(update_frequency) or 1
         return cls(
             ttl=ttl * 60 if ttl else None,
             update_period=period / frequency if period else None,
             posting_interval=posting_interval(dates),
         )
+
+    @classmethod
+    def from_feed(cls, feed: Mapping[str, Any], dates: Iterable[datetime] = ()) -> FeedHints:
+        """Hints from a feedparser `feed` mapping (ttl, sy_updateperiod, sy_updatefrequency) and item dates."""
+        return cls.from_values(feed.get("ttl"), feed.get("sy_updateperiod"), feed.get("sy_updatefrequency"), dates)
 
 
 def _number(value: Any) -> float | None:
@@ -66,7 +80,7 @@ def _number(value: Any) -> float | None:
     return number if number > 0 else None
 
 
-def posting_interval(dates: Iterable[datetime]) -> float | None:
+def posting_interval(dates: Iterable[datetime | None]) -> float | None:
     """Median seconds between the most recent posts; None with fewer than three dated posts."""
     recent = sorted({d for d in dates if d is not None}, reverse=True)[:RECENT_POSTS]
     if len(recent) < 3:
@@ -98,26 +112,32 @@ def _jittered(policy: Policy, seconds: float, rng: random.Random) -> float:
 
 
 def next_check(now: datetime, policy: Policy, result: FetchResult, *, error_count: int = 0,
-               hints: FeedHints | None = None, rng: random.Random | None = None) -> datetime:
+               hints: FeedHints | None = None, interval: float | None = None,
+               rng: random.Random | None = None) -> datetime:
     """When to fetch the feed again after `result`.
 
-    `error_count` counts consecutive errors including this result (ignored unless it is an
-    error). A Retry-After is honoured (capped at max(max_backoff, max_interval) so a feed never
-    stops silently) plus a little jitter so feeds sharing a host don't return at once.
+    The normal interval comes from `hints` or, when the document was not parsed this time (304,
+    unchanged), from `interval` as remembered from the last parse; the response's max-age is a
+    floor either way. `error_count` counts consecutive errors including this result (ignored
+    unless it is an error). A Retry-After is honoured (capped at max(max_backoff, max_interval)
+    so a feed never stops silently) plus a little jitter so feeds sharing a host don't return at
+    once.
     """
     rng = rng or random.Random()
-    hints = hints or FeedHints()
     if result.outcome == "error":
         return now + timedelta(seconds=backoff_delay(policy, max(error_count, 1), rng))
     if result.outcome == "gone":
         return now + timedelta(seconds=policy.max_backoff)
-    interval = normal_interval(policy, hints, result.max_age)
+    if interval is None or hints is not None:
+        normal = normal_interval(policy, hints or FeedHints(), result.max_age)
+    else:
+        normal = policy.clamp(max(interval, result.max_age or 0))
     if result.outcome == "retry_later":
         cap = now + timedelta(seconds=max(policy.max_backoff, policy.max_interval))
-        earliest = min(result.retry_after, cap) if result.retry_after else now + timedelta(seconds=interval)
+        earliest = min(result.retry_after, cap) if result.retry_after else now + timedelta(seconds=normal)
         spread = rng.uniform(0, policy.jitter * policy.min_interval)
         return max(earliest, now) + timedelta(seconds=spread)
-    return now + timedelta(seconds=_jittered(policy, interval, rng))
+    return now + timedelta(seconds=_jittered(policy, normal, rng))
 
 
 def first_check(now: datetime, policy: Policy, rng: random.Random | None = None) -> datetime:

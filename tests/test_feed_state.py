@@ -1,0 +1,153 @@
+"""Feed polling state in the database: moves, gone, backoff and recovery, Retry-After, restarts."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from feedrelay.cli import main
+from feedrelay.config import load_config
+from feedrelay.items import utcnow
+from feedrelay.pipeline import Relay
+from store import models
+from tests.support.server import LocalServer, Request, Response
+
+RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
+
+
+def feed_xml(*titles: str, ttl: int | None = None) -> bytes:
+    items = "".join(f"<item><title>{t}</title><link>https://news.example/{t.replace(' ', '-')}</link>"
+                    f"<guid>https://news.example/{t.replace(' ', '-')}</guid>"
+                    f"<description>{t} happened today, in some detail.</description></item>" for t in titles)
+    ttl_tag = f"<ttl>{ttl}</ttl>" if ttl else ""
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>News</title>'
+            f"<link>https://news.example/</link>{ttl_tag}{items}</channel></rss>").encode()
+
+
+def write_config(tmp_path: Path, feeds: dict[str, str]) -> Path:
+    lines = [f"database: sqlite:///{tmp_path / 'relay.db'}", "http:", "  allow_private_networks: true",
+             "defaults:", "  interval: 30m", "  min_interval: 5m", "  max_interval: 1d", "feeds:"]
+    lines += [f"  - name: {name}\n    url: {url}" for name, url in feeds.items()]
+    lines += ["targets:", "  - name: out", "    type: feed", f"    dir: {tmp_path / 'out'}", "    formats: [atom]"]
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def server():
+    with LocalServer() as srv:
+        yield srv
+
+
+def row(relay: Relay, name: str) -> models.Feed:
+    with relay.sessions() as session:
+        return session.scalars(select(models.Feed).where(models.Feed.name == name)).one()
+
+
+def status_json(config_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, dict]:
+    capsys.readouterr()
+    assert main(["-c", str(config_path), "status", "--json"]) == 0
+    return {f["name"]: f for f in json.loads(capsys.readouterr().out)["feeds"]}
+
+
+def test_permanent_redirect_is_persisted_and_shown(tmp_path, server, capsys):
+    server.route("/old.xml", Response(301, headers={"Location": "/new.xml"}))
+    server.route("/new.xml", Response(200, feed_xml("First story"), RSS))
+    server.route("/temp.xml", Response(302, headers={"Location": "/new.xml"}))
+    path = write_config(tmp_path, {"moved": server.url("/old.xml"), "temporary": server.url("/temp.xml")})
+    with Relay(load_config(path)) as relay:
+        assert relay.poll("moved").new == 1
+        relay.poll("temporary")
+        moved, temporary = row(relay, "moved"), row(relay, "temporary")
+        assert moved.url == server.url("/new.xml") and moved.moved_from == server.url("/old.xml")
+        assert temporary.url == server.url("/temp.xml") and temporary.moved_from is None
+        relay.poll("moved")
+    assert server.hits("/old.xml") == 1 and server.hits("/new.xml") == 3  # later polls go straight there
+    shown = status_json(path, capsys)
+    assert shown["moved"]["url"] == server.url("/new.xml")
+    assert shown["moved"]["moved_from"] == server.url("/old.xml")
+    assert shown["temporary"]["moved_from"] is None
+
+
+def test_gone_disables_the_feed_with_reason(tmp_path, server, capsys):
+    server.route("/feed.xml", Response(410))
+    path = write_config(tmp_path, {"old-blog": server.url("/feed.xml")})
+    with Relay(load_config(path)) as relay:
+        assert relay.poll("old-blog").outcome == "gone"
+        gone = row(relay, "old-blog")
+        assert not gone.enabled and gone.disabled_reason == "gone"
+        assert relay.enabled_feeds() == []
+    assert status_json(path, capsys)["old-blog"]["health"] == "gone"
+
+
+def test_errors_back_off_then_recover(tmp_path, server):
+    server.route("/feed.xml", Response(500))
+    path = write_config(tmp_path, {"flaky": server.url("/feed.xml")})
+    with Relay(load_config(path)) as relay:
+        delays = []
+        for _ in range(4):
+            before = utcnow()
+            outcome = relay.poll("flaky")
+            assert outcome.error == "HTTP 500 Internal Server Error"
+            delays.append((row(relay, "flaky").next_check_at - before).total_seconds())
+        assert row(relay, "flaky").error_count == 4 and row(relay, "flaky").enabled
+        for count, delay in enumerate(delays, start=1):  # 30 min doubling, jittered into [½, 1]
+            assert 1800 * 2 ** (count - 1) / 2 - 1 <= delay <= 1800 * 2 ** (count - 1) + 1
+
+        server.route("/feed.xml", Response(200, feed_xml("Back online"), RSS))
+        before = utcnow()
+        assert relay.poll("flaky").new == 1
+        recovered = row(relay, "flaky")
+        assert recovered.error_count == 0 and recovered.last_error is None
+        assert timedelta(minutes=27) <= recovered.next_check_at - before <= timedelta(minutes=33, seconds=1)
+
+
+def test_retry_after_delays_only_that_feed_and_is_not_an_error(tmp_path, server):
+    server.route("/busy.xml", Response(429, headers={"Retry-After": "7200"}))
+    server.route("/fine.xml", Response(200, feed_xml("Calm"), RSS))
+    path = write_config(tmp_path, {"busy": server.url("/busy.xml"), "fine": server.url("/fine.xml")})
+    with Relay(load_config(path)) as relay:
+        before = utcnow()
+        relay.poll("busy")
+        relay.poll("fine")
+        busy, fine = row(relay, "busy"), row(relay, "fine")
+        assert busy.error_count == 0 and busy.last_outcome == "retry_later"
+        assert timedelta(hours=2) <= busy.next_check_at - before <= timedelta(hours=2, minutes=1)
+        assert fine.next_check_at - before <= timedelta(minutes=33)
+
+
+def test_publisher_ttl_is_remembered_across_304s(tmp_path, server):
+    def answer(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"1"':
+            return Response(304)
+        return Response(200, feed_xml("Hourly", ttl=120), {**RSS, "ETag": '"1"'})
+    server.route("/feed.xml", answer)
+    path = write_config(tmp_path, {"slow": server.url("/feed.xml")})
+    with Relay(load_config(path)) as relay:
+        for _ in range(2):
+            before = utcnow()
+            relay.poll("slow")
+            assert timedelta(minutes=108) <= row(relay, "slow").next_check_at - before <= timedelta(minutes=132)
+        assert row(relay, "slow").last_outcome == "not_modified"
+
+
+def test_restart_keeps_next_check_and_validators(tmp_path, server):
+    def answer(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(304)
+        return Response(200, feed_xml("Story"), {**RSS, "ETag": '"v1"'})
+    server.route("/feed.xml", answer)
+    path = write_config(tmp_path, {"news": server.url("/feed.xml")})
+    with Relay(load_config(path)) as relay:
+        relay.poll("news")
+        scheduled = row(relay, "news").next_check_at
+    with Relay(load_config(path)) as restarted:
+        assert row(restarted, "news").next_check_at == scheduled
+        assert restarted.claim_due_feeds(10) == []  # not due again: no refetch storm after a restart
+        restarted.poll("news")
+    assert server.requests[-1].headers.get("If-None-Match") == '"v1"'
