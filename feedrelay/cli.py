@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from feedrelay import __version__
 from feedrelay.config import Config, ConfigError, load_config
@@ -79,7 +78,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """A table of feeds (or `--json`)."""
-    from feedrelay.status import feed_statuses
+    from feedrelay.items import utcnow
+    from feedrelay.status import feed_statuses, print_statuses
     from store.db import open_database
 
     config = load(args)
@@ -90,17 +90,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"feeds": [s.to_json() for s in statuses]}, indent=2, ensure_ascii=False))
         return EXIT_OK
-    table = Table(title="feeds")
-    for column in ("feed", "health", "last fetch", "result", "next check", "errors", "last error", "items",
-                   "stories"):
-        table.add_column(column)
-    colours = {"ok": "green", "new": "cyan", "error": "yellow", "backoff": "red", "gone": "red"}
-    for s in statuses:
-        when = lambda d: d.strftime("%Y-%m-%d %H:%M:%S") if d else "—"  # noqa: E731
-        result = (s.last_result or "—") + (f" (moved from {s.moved_from})" if s.moved_from else "")
-        table.add_row(s.name, f"[{colours.get(s.health, 'white')}]{s.health}[/]", when(s.last_fetch), result,
-                      when(s.next_check), str(s.error_count), s.last_error or "", str(s.items), str(s.stories))
-    Console(soft_wrap=True).print(table)
+    print_statuses(statuses, utcnow())
     return EXIT_OK
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from feedrelay.config import Config
+from feedrelay.tables import print_table
 from store import models
 
 
@@ -82,3 +83,38 @@ def feed_statuses(session: Session, config: Config) -> list[FeedStatus]:
             warnings=(row.warnings or []) if row else [],
         ))
     return out
+
+
+HEALTH_STYLES = {"ok": "green", "new": "cyan", "error": "yellow", "backoff": "red", "gone": "bold red",
+                 "disabled": "dim"}
+
+
+def relative(when: datetime | None, now: datetime) -> str:
+    """`5m ago`, `in 1h 4m`, or `—` — how far `when` is from `now`, to the minute."""
+    if when is None:
+        return "—"
+    seconds = int((when - now).total_seconds())
+    minutes = abs(seconds) // 60
+    if minutes == 0:
+        return "now"
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    text = " ".join(part for part in (f"{days}d" if days else "", f"{hours}h" if hours else "",
+                                      f"{mins}m" if mins and not days else "") if part)
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+def print_statuses(statuses: list[FeedStatus], now: datetime, out: TextIO | None = None) -> None:
+    """The `feedrelay status` table: colours in a terminal, plain columns when piped."""
+    columns = ["feed", "health", "last fetch", "result", "next check", "errors", "last error", "items", "stories"]
+    rows, styles = [], []
+    for s in statuses:
+        result = (s.last_result or "—") + (f" (moved from {s.moved_from})" if s.moved_from else "")
+        if s.http_status and s.last_result not in (None, "ok"):
+            result += f" [{s.http_status}]"
+        rows.append([s.name, s.health, relative(s.last_fetch, now), result,
+                     relative(s.next_check, now) if s.enabled else "—", str(s.error_count),
+                     (s.last_error or "")[:120], str(s.items), str(s.stories)])
+        styles.append({1: HEALTH_STYLES.get(s.health, ""), 5: "red" if s.error_count else "",
+                       6: "yellow" if s.last_error else ""})
+    print_table("feeds", columns, rows, styles, out=out)
