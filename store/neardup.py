@@ -24,7 +24,7 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import Select, and_, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from feedrelay.items import Item
@@ -36,7 +36,7 @@ FULL_BANDS, FULL_ROWS = 16, 4
 LEAD_BANDS, LEAD_ROWS = 10, 2
 LEAD_WORDS = 32
 MIN_WORDS = 20
-MIN_SHINGLES = 12
+MIN_SHINGLES = 8
 MAX_CANDIDATES = 12
 
 _rng = np.random.default_rng(20261127)
@@ -85,6 +85,13 @@ def fingerprint(text: str) -> list[tuple[int, int]]:
     full = _minhash(shingles(tokens), _A[:full_n], _B[:full_n])
     lead = _minhash(shingles(tokens[:LEAD_WORDS]), _A[full_n:], _B[full_n:])
     return _band_values(full, FULL_ROWS, 0) + _band_values(lead, LEAD_ROWS, FULL_BANDS)
+
+
+def band_query(bands: list[tuple[int, int]]) -> Select[tuple[int]]:
+    """Items sharing any of `bands`: one primary-key probe per band (an OR of equalities, which
+    SQLite and PostgreSQL both answer from the index; a row-value IN makes SQLite scan)."""
+    band, value = models.NearDupBand.band, models.NearDupBand.value
+    return select(models.NearDupBand.item_id).where(or_(*(and_(band == b, value == v) for b, v in bands)))
 
 
 @dataclass(frozen=True)
@@ -169,10 +176,7 @@ class NearDuplicates:
                    ) -> list[Candidate]:
         """Stored items sharing a band with `bands`, most shared bands first (index lookups only)."""
         hits: dict[int, int] = {}
-        for item_id in session.scalars(
-            select(models.NearDupBand.item_id).where(
-                tuple_(models.NearDupBand.band, models.NearDupBand.value).in_(bands))
-        ):
+        for item_id in session.scalars(band_query(bands)):
             if item_id != exclude:
                 hits[item_id] = hits.get(item_id, 0) + 1
         if not hits:

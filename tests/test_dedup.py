@@ -1,0 +1,340 @@
+"""Stories across feeds: copies merge, hard negatives stay apart, revisions, deletions, retention.
+
+Each test stores items through `store.stories.store_items` on a fresh SQLite database with the
+near-duplicate finder on, then looks at stories, merges and outbox rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from bench.textgen import TextGen
+from feedrelay.items import Item
+from ingest.parse import parse_feed
+from store import models
+from store.db import open_database
+from store.neardup import NearDuplicates, band_query, fingerprint
+from store.retention import prune
+from store.stories import StorePolicy, StoreReport, store_items
+
+T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+
+class Store:
+    """A fresh database with helpers to add feeds, store batches and read results."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.policy = StorePolicy(targets={"site": lambda item, feed: True}, near_duplicate=NearDuplicates())
+        self.feeds: dict[str, models.Feed] = {}
+
+    def feed(self, name: str, priority: int = 0, complete: bool = False) -> str:
+        row = models.Feed(name=name, url=f"https://{name}.example/feed", config_url=f"https://{name}.example/feed",
+                          enabled=True, last_new_items=0, error_count=0, guid_mode="guid")
+        self.session.add(row)
+        self.session.flush()
+        self.feeds[name] = row
+        self.policy.priorities[row.id] = priority
+        if complete:
+            self.policy.complete_feeds.add(row.id)
+        return name
+
+    def put(self, name: str, *items: Item, deleted: tuple[str, ...] = (), now: datetime | None = None
+            ) -> StoreReport:
+        report = store_items(self.session, self.feeds[name], list(items), self.policy, deleted=deleted, now=now)
+        self.session.flush()
+        return report
+
+    def story_of(self, name: str, guid: str) -> int | None:
+        return self.session.scalar(select(models.Item.story_id).where(
+            models.Item.feed_id == self.feeds[name].id, models.Item.guid == guid))
+
+    def stories(self) -> int:
+        return self.session.scalar(select(func.count()).select_from(models.Story))
+
+    def deliveries(self) -> list[tuple[int, int]]:
+        rows = self.session.execute(select(models.Delivery.story_id, models.Delivery.revision)
+                                    .order_by(models.Delivery.id))
+        return [(story, revision) for story, revision in rows]
+
+
+@pytest.fixture
+def store(tmp_path) -> Iterator[Store]:
+    engine, sessions = open_database(f"sqlite:///{tmp_path / 'dedup.db'}")
+    with sessions.begin() as session:
+        yield Store(session)
+    engine.dispose()
+
+
+def article(seed: int, paragraphs: int = 5, language: str = "en") -> tuple[str, str]:
+    gen = TextGen(seed, language)
+    return gen.title(), "\n\n".join(gen.paragraphs(paragraphs))
+
+
+def post(feed: str, guid: str, title: str, text: str, link: str | None = None, **extra: object) -> Item:
+    return Item(feed=feed, guid=guid, link=link or f"https://{feed}.example/{guid}/", title=title,
+                text=text, content_html=f"<p>{text}</p>", **extra)  # type: ignore[arg-type]
+
+
+# ---- the same article arriving again must not become a second story ----
+
+def test_guid_change_with_same_link_is_the_same_story(store: Store) -> None:
+    store.feed("origin")
+    title, text = article(1)
+    store.put("origin", post("origin", "p1", title, text, link="https://origin.example/a/"))
+    report = store.put("origin", post("origin", "p1-reissued", title, text, link="https://origin.example/a/"))
+    assert report.new == 0 and report.duplicates == 1
+    assert store.stories() == 1 and len(store.deliveries()) == 1
+
+
+def test_tracking_parameter_change_is_the_same_story(store: Store) -> None:
+    store.feed("origin")
+    store.feed("other")
+    title, text = article(2)
+    store.put("origin", post("origin", "p1", title, text, link="https://origin.example/a/?utm_source=rss"))
+    store.put("other", post("other", "x9", title, f"Different intro. {text[:200]}",
+                            link="https://origin.example/a/?utm_source=twitter&utm_medium=social"))
+    assert store.story_of("origin", "p1") == store.story_of("other", "x9")
+    assert len(store.deliveries()) == 1
+
+
+def test_http_and_https_links_are_the_same_story(store: Store) -> None:
+    store.feed("origin")
+    store.feed("copy")
+    title, text = article(3)
+    store.put("origin", post("origin", "p1", title, text, link="https://www.origin.example/a"))
+    report = store.put("copy", post("copy", "c1", title, "Too short to compare.",
+                                    link="https://copy.example/c1", source_link="http://origin.example/a/"))
+    assert report.merges[0][2] == "source-link"
+    assert store.stories() == 1
+
+
+def test_repeated_guids_in_one_document_are_separate_items(store: Store) -> None:
+    store.feed("origin")
+    items = [post("origin", "same", *article(10 + n), link=f"https://origin.example/{n}") for n in range(10)]
+    report = store.put("origin", *items)
+    assert report.new == 10 and store.stories() == 10
+    again = store.put("origin", *items)
+    assert again.new == 0 and again.unchanged == 10
+
+
+def test_guids_changing_on_every_fetch_switch_the_feed_to_link_identity(store: Store) -> None:
+    store.feed("unstable")
+    posts = [article(20 + n) for n in range(3)]
+
+    def fetch(version: int) -> list[Item]:
+        return [post("unstable", f"{n}-v{version}", t, x, link=f"https://unstable.example/{n}/")
+                for n, (t, x) in enumerate(posts)]
+
+    store.put("unstable", *fetch(1))
+    report = store.put("unstable", *fetch(2))
+    assert store.feeds["unstable"].guid_mode == "link"
+    assert report.warnings and "GUIDs change on every fetch" in store.feeds["unstable"].warnings[0]
+    assert report.new == 0 and report.unchanged == 3
+    third = store.put("unstable", *fetch(3))
+    assert third.unchanged == 3 and third.new == 0 and third.duplicates == 0
+    assert store.stories() == 3 and len(store.deliveries()) == 3
+
+
+def test_excerpt_copy_joins_its_full_original_in_either_order(store: Store) -> None:
+    store.feed("origin")
+    store.feed("digest")
+    for n, excerpt_first in enumerate((False, True)):
+        title, text = article(30 + n, paragraphs=8)
+        excerpt = " ".join(text.split()[:55]) + " […]"
+        full = post("origin", f"p{n}", title, text)
+        short = post("digest", f"d{n}", f"[Origin] {title}", excerpt)
+        for feed, value in ((("digest", short), ("origin", full)) if excerpt_first
+                            else (("origin", full), ("digest", short))):
+            store.put(feed, value)
+        assert store.story_of("origin", f"p{n}") == store.story_of("digest", f"d{n}")
+    reasons = [r for r in store.session.scalars(select(models.Merge.reason))]
+    assert all(r.startswith("excerpt:") for r in reasons) and len(reasons) == 2
+    assert len(store.deliveries()) == 2
+
+
+def test_copy_with_litter_and_changed_title_merges_and_records_why(store: Store) -> None:
+    store.feed("origin")
+    store.feed("aggregator")
+    title, text = article(40, paragraphs=6)
+    store.put("origin", post("origin", "p1", title, text))
+    copy = post("aggregator", "?p=99", f"{title} &#8211; Origin",
+                f"Share this: Facebook Twitter\n{text}\nPowered by WPeMatico")
+    report = store.put("aggregator", copy)
+    (item_id, story_id, reason, score) = report.merges[0]
+    assert reason.startswith("near-duplicate:") and score >= 0.9
+    merge = store.session.scalars(select(models.Merge)).one()
+    assert (merge.item_id, merge.story_id, merge.score) == (item_id, story_id, score)
+
+
+def test_priority_makes_the_origin_the_representative_with_one_item_downstream(store: Store) -> None:
+    store.policy.representative = "priority"
+    store.feed("aggregator", priority=0)
+    store.feed("origin", priority=10)
+    title, text = article(41)
+    store.put("aggregator", post("aggregator", "c1", title, text))
+    store.put("origin", post("origin", "p1", title, text))
+    story = store.session.scalars(select(models.Story)).one()
+    origin_item = store.session.scalar(select(models.Item.id).where(models.Item.guid == "p1"))
+    assert story.representative_item_id == origin_item
+    assert store.deliveries() == [(story.id, 1), (story.id, 2)]  # an update, not a second item
+
+
+# ---- hard negatives stay apart ----
+
+def test_recurring_template_posts_stay_apart(store: Store) -> None:
+    store.feed("briefing")
+    store.feed("mirror")
+    gen = TextGen(50)
+    intro, outro = gen.paragraph(3), " ".join(gen.paragraphs(3))
+    for day in range(20, 28):
+        text = f"{intro} {day} November.\n\n{gen.sentence()} {gen.sentence()}\n\n{outro}"
+        store.put("briefing", post("briefing", f"b{day}", f"Daily briefing for {day} November", text))
+        # A mirror republishes excerpts (55 words, mostly template): each joins its own day only.
+        if day > 24:
+            store.put("mirror", post("mirror", f"m{day}", f"Daily briefing for {day} November",
+                                     " ".join(text.split()[:55])))
+    assert store.stories() == 8
+    assert {store.story_of("mirror", f"m{d}") for d in (25, 26, 27)} == {
+        store.story_of("briefing", f"b{d}") for d in (25, 26, 27)}
+
+
+def test_template_posts_without_numbers_stay_apart(store: Store) -> None:
+    store.feed("weekly")
+    gen = TextGen(51)
+    template = " ".join(gen.paragraphs(5))
+    for week in range(4):
+        text = f"{template}\n\n{gen.paragraph(4)}"
+        store.put("weekly", post("weekly", f"w{week}", "Weekly update", text))
+    assert store.stories() == 4
+
+
+def test_different_stories_with_the_same_title_stay_apart(store: Store) -> None:
+    for n, name in enumerate(("one", "two", "three")):
+        store.feed(name)
+        _, text = article(60 + n, language="ru" if n == 2 else "en")
+        store.put(name, post(name, "p", "Hello world!", text))
+    assert store.stories() == 3
+
+
+def test_posts_sharing_a_long_disclaimer_stay_apart(store: Store) -> None:
+    store.feed("lawfirm")
+    store.feed("broker")
+    disclaimer = " ".join(TextGen(70).paragraphs(4))
+    for n in range(6):
+        gen = TextGen(71 + n)
+        feed = ("lawfirm", "broker")[n % 2]
+        store.put(feed, post(feed, f"p{n}", gen.title(), f"{gen.paragraph(2)}\n\n{disclaimer}"))
+    assert store.stories() == 6
+
+
+def test_title_alone_never_merges(store: Store) -> None:
+    store.feed("a")
+    store.feed("b")
+    store.put("a", post("a", "1", "Breaking: market crash", "Short."))
+    store.put("b", post("b", "1", "Breaking: market crash", "Short."))
+    assert store.stories() == 2
+
+
+# ---- revisions ----
+
+def test_unchanged_refetch_writes_nothing(store: Store) -> None:
+    store.feed("origin")
+    items = [post("origin", f"p{n}", *article(80 + n)) for n in range(3)]
+    store.put("origin", *items)
+    writes: list[str] = []
+    engine = store.session.get_bind()
+
+    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writes.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        report = store.put("origin", *items)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert report.unchanged == 3 and writes == []
+
+
+def test_changed_content_is_a_new_revision_with_one_item_downstream(store: Store) -> None:
+    store.feed("origin")
+    store.feed("copy")
+    title, text = article(90)
+    store.put("origin", post("origin", "p1", title, text))
+    store.put("copy", post("copy", "c1", title, text))
+    report = store.put("origin", post("origin", "p1", title, text + "\n\nUpdate: a correction was added."))
+    assert report.updated == 1 and report.new == 0
+    story = store.session.scalars(select(models.Story)).one()
+    assert story.revision == 2
+    assert store.deliveries() == [(story.id, 1), (story.id, 2)]
+
+
+# ---- deletions and retention ----
+
+def test_atom_tombstone_retracts_and_reappearance_is_not_new(store: Store) -> None:
+    store.feed("atom")
+    title, text = article(100)
+    store.put("atom", post("atom", "urn:uuid:1", title, text))
+    document = (b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" '
+                b'xmlns:at="http://purl.org/atompub/tombstones/1.0"><title>t</title><id>urn:f</id>'
+                b'<updated>2026-11-27T00:00:00Z</updated>'
+                b'<at:deleted-entry ref="urn:uuid:1" when="2026-11-27T09:00:00Z"/></feed>')
+    parsed = parse_feed(document, feed_name="atom")
+    assert parsed.deleted == ["urn:uuid:1"] and parsed.items == []
+    report = store.put("atom", deleted=tuple(parsed.deleted))
+    story = store.session.scalars(select(models.Story)).one()
+    assert report.retracted == 1 and story.retracted and story.revision == 2
+    back = store.put("atom", post("atom", "urn:uuid:1", title, text))
+    assert back.new == 0 and store.stories() == 1
+    assert [rev for _, rev in store.deliveries()] == [1, 2, 3]  # published, retracted, restored
+
+
+def test_item_vanishing_from_a_complete_feed_is_retracted(store: Store) -> None:
+    store.feed("full", complete=True)
+    store.feed("partial")
+    posts = [post("full", f"p{n}", *article(110 + n)) for n in range(3)]
+    store.put("full", *posts)
+    report = store.put("full", posts[0], posts[2])
+    assert report.retracted == 1
+    retracted = store.session.scalars(select(models.Story).where(models.Story.retracted)).all()
+    assert len(retracted) == 1 and retracted[0].id == store.story_of("full", "p1")
+    store.put("partial", post("partial", "x", *article(120)))
+    assert store.put("partial", post("partial", "y", *article(121))).retracted == 0
+
+
+def test_pruned_item_keeps_its_identity(store: Store) -> None:
+    store.feed("origin")
+    store.feed("late")
+    title, text = article(130)
+    old = post("origin", "p1", title, text, link="https://origin.example/old/")
+    store.put("origin", old, now=T0)
+    assert prune(store.session, timedelta(days=180), now=T0 + timedelta(days=181)) == 1
+    row = store.session.scalars(select(models.Item)).one()
+    assert row.status == "pruned" and row.data is None
+    assert store.session.scalar(select(func.count()).select_from(models.NearDupBand)) == 0
+    again = store.put("origin", old, now=T0 + timedelta(days=182))
+    copy = store.put("late", post("late", "c", f"[Origin] {title}", text + " Powered by WPeMatico",
+                                  source_link="https://origin.example/old/"), now=T0 + timedelta(days=182))
+    assert again.new == 0 and copy.new == 0 and store.stories() == 1
+    assert len(store.deliveries()) == 1
+
+
+def test_prune_keeps_recent_items(store: Store) -> None:
+    store.feed("origin")
+    store.put("origin", post("origin", "p1", *article(140)), now=T0)
+    assert prune(store.session, timedelta(days=180), now=T0 + timedelta(days=10)) == 0
+
+
+def test_candidate_lookup_probes_the_band_index_without_scanning(store: Store) -> None:
+    bands = fingerprint(article(150)[1])
+    sql = str(band_query(bands).compile(store.session.get_bind(), compile_kwargs={"literal_binds": True}))
+    plan = store.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()
+    details = " | ".join(str(row[-1]) for row in plan)
+    assert "SCAN" not in details
+    assert details.count("SEARCH neardup_bands USING PRIMARY KEY (band=? AND value=?)") == len(bands)
