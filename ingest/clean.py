@@ -1,0 +1,574 @@
+"""Cleaning syndicated (mostly WordPress) HTML: safe, litter-free, faithful.
+
+One stage, in this order, on one lxml parse per item:
+
+1. per-feed regex rewrites on the raw HTML (like WPeMatico's);
+2. structural pass on the lxml tree: drop non-content elements (script, style, forms …),
+   extract the original article link, remove litter (`ingest.litter`: selectors, whole lines,
+   excerpt tails), resolve lazy images (largest srcset candidate), make URLs absolute against
+   the item link / xml:base, keep only allowlisted iframes (YouTube → youtube-nocookie),
+   apply `strip_links` / `images: strip`, drop empty wrappers, normalise whitespace;
+3. plain text, summary and first image are read from that tree;
+4. the serialised tree goes through `ingest.sanitize.sanitize` (nh3 allowlist) — last, alone.
+
+Filters (`CleanRules.include` / `exclude`): each entry is a case-insensitive keyword or phrase
+matched on word boundaries against the title and the clean text; an entry written `/…/` is a
+Python regex instead. An `exclude` match wins; a non-empty `include` needs at least one match.
+Rewrites use Python regex syntax (`(?i)` for case-insensitive); the replacement may use `\\1`,
+`\\g<name>` or PHP-style `$1`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html as htmlmod
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
+
+import lxml.html
+from lxml import etree
+
+from feedrelay.items import Item
+from ingest import litter as litter_rules
+from ingest.sanitize import embed_src, safe_srcset, safe_url, sanitize, srcset_candidates
+from ingest.textlines import (
+    BLOCK_TAGS,
+    Line,
+    block_text,
+    drop_tree,
+    last_line,
+    last_text_slot,
+    lines_of,
+    remove_line,
+)
+from ingest.urls import absolute, strip_tracking
+
+
+@dataclass
+class Rewrite:
+    """A regex rewrite (Python syntax; `$1` also accepted) applied to title, content or both."""
+
+    pattern: str
+    replace: str
+    field: Literal["title", "content", "both"] = "content"
+
+
+@dataclass
+class CleanRules:
+    """Per-feed cleaning rules, on top of the built-in litter rules. Invalid ones raise ValueError."""
+
+    remove: list[str] = field(default_factory=list)
+    rewrite: list[Rewrite] = field(default_factory=list)
+    strip_links: bool = False
+    images: Literal["keep", "strip"] = "keep"
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    summary_chars: int = 300
+
+    def __post_init__(self) -> None:
+        self.compiled_rewrites  # noqa: B018 - validate eagerly
+        self.selector_matcher  # noqa: B018
+        self.include_patterns  # noqa: B018
+        self.exclude_patterns  # noqa: B018
+
+    @cached_property
+    def compiled_rewrites(self) -> list[tuple[re.Pattern[str], str, str]]:
+        """(pattern, Python replacement, field) for each rewrite."""
+        result = []
+        for rewrite in self.rewrite:
+            try:
+                pattern = re.compile(rewrite.pattern)
+            except re.error as exc:
+                raise ValueError(f"rewrite pattern {rewrite.pattern!r} is not a valid regex ({exc})") from exc
+            replace = re.sub(r"\$\{?(\d+)\}?", r"\\g<\1>", rewrite.replace)
+            try:
+                pattern.sub(replace, "")
+            except (re.error, IndexError) as exc:
+                raise ValueError(f"rewrite replacement {rewrite.replace!r} is invalid ({exc})") from exc
+            result.append((pattern, replace, rewrite.field))
+        return result
+
+    @cached_property
+    def selector_matcher(self) -> litter_rules.SelectorMatcher:
+        """Built-in litter selectors plus this feed's `remove` selectors."""
+        return litter_rules.SelectorMatcher(tuple(self.remove))
+
+    @cached_property
+    def include_patterns(self) -> list[tuple[str, re.Pattern[str]]]:
+        """Compiled `include` filters."""
+        return [(k, _keyword_pattern(k)) for k in self.include]
+
+    @cached_property
+    def exclude_patterns(self) -> list[tuple[str, re.Pattern[str]]]:
+        """Compiled `exclude` filters."""
+        return [(k, _keyword_pattern(k)) for k in self.exclude]
+
+
+@dataclass
+class CleanResult:
+    """What cleaning one HTML body yields. `litter` holds "rule: removed text" entries."""
+
+    html: str
+    text: str
+    summary: str
+    image: str | None
+    litter: list[str]
+    source_link: str | None
+
+
+DEFAULT_RULES = CleanRules()
+
+_PARSER = etree.HTMLParser(
+    encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
+)
+_DOCUMENT_TAGS = re.compile(r"</?(?:html|head|body)\b[^>]*>", re.IGNORECASE)
+_INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_SPACES = re.compile(r"[ \t\n\r\f]+")
+_BLANK = re.compile(r"[\s\u00a0\u200b-\u200d\u2060\ufeff]*")
+_STRING = etree.XPath("string()")
+_CAPTIONS = etree.XPath("//figcaption | //*[contains(@class, 'wp-caption-text')]")
+_UNWRAP = "feedrelay-unwrap"
+_LAZY_SRC = ("data-lazy-src", "data-src", "data-original", "data-lazy-original", "data-orig-src")
+_LAZY_SRCSET = ("data-lazy-srcset", "data-srcset")
+_PLACEHOLDER = re.compile(r"^data:|lazy|placeholder|blank\.gif|spacer\.gif|pixel\.gif|grey\.gif|1x1", re.I)
+_URL_ATTRS = {
+    "a": ("href",), "img": ("src",), "source": ("src",), "video": ("src", "poster"), "audio": ("src",),
+    "track": ("src",), "blockquote": ("cite",), "q": ("cite",), "del": ("cite",), "ins": ("cite",),
+}
+_MEDIA_AND_LINKS = frozenset({"iframe", *_URL_ATTRS})
+_AS_DIV = frozenset({"section", "article", "header", "footer", "aside", "main", "nav", "hgroup",
+                     "dialog", "dir", "menu", "listing", "fieldset", "legend", "address"})
+_DROP_IF_EMPTY = frozenset({
+    "p", "div", "span", "figure", "figcaption", "blockquote", "strong", "b", "em", "i", "u", "s",
+    "small", "big", "font", "center", "h1", "h2", "h3", "h4", "h5", "h6", "a", "sup", "sub", "mark",
+    "label", "picture", "ul", "ol", "li", "dl", "dt", "dd", "code", "cite", "q", "abbr", "time",
+    "ins", "del", "strike", "tt", "noscript", _UNWRAP,
+})
+_PRE_TAGS = frozenset({"pre", "textarea", "xmp", "listing", "plaintext"})
+
+
+def clean_html(html: str, *, base_url: str | None = None, rules: CleanRules | None = None) -> CleanResult:
+    """Clean one item's raw HTML body; see the module docstring for the order of the passes."""
+    rules = rules or DEFAULT_RULES
+    for pattern, replace, target in rules.compiled_rewrites:
+        if target != "title":
+            html = pattern.sub(replace, html)
+    body = _parse(html)
+    found: list[str] = []
+    litter, media = _survey(body, rules.selector_matcher)
+    source_link = _remove_lines(body, base_url, found)
+    _remove_elements(body, litter, found)
+    source_link = _trim_tail(body, base_url, found) or source_link
+    image = _fix_media_and_links(body, media, base_url, found)
+    if rules.strip_links:
+        etree.strip_tags(body, "a")
+    if rules.images == "strip":
+        _strip_images(body)
+    _drop_empty(body)
+    _normalise_whitespace(body, controls="&#" in html)
+    text = _plain_text(body)
+    fragment = etree.tostring(body, encoding=str, method="html")[6:-7]  # <body>…</body>
+    return CleanResult(
+        html=sanitize(fragment).strip(),
+        text=text,
+        summary=summarize(text, rules.summary_chars),
+        image=image,
+        litter=found,
+        source_link=source_link,
+    )
+
+
+def clean_item(item: Item, rules: CleanRules | None = None) -> Item:
+    """A copy of `item` with its title rewritten/unescaped and its raw `content_html` cleaned.
+
+    Fills content_html, text, summary, litter, source_link and image (the feed's own image,
+    e.g. media:thumbnail, wins over the first content image). An empty body falls back to the
+    raw `summary` (an RSS description). Other fields are left as they are.
+    """
+    rules = rules or DEFAULT_RULES
+    title = item.title or ""
+    for pattern, replace, target in rules.compiled_rewrites:
+        if target != "content":
+            title = pattern.sub(replace, title)
+    raw = item.content_html if item.content_html.strip() else item.summary
+    result = clean_html(raw or "", base_url=item.link, rules=rules)
+    return dataclasses.replace(
+        item,
+        title=clean_title(title),
+        content_html=result.html,
+        text=result.text,
+        summary=result.summary,
+        image=item.image or result.image,
+        litter=result.litter,
+        source_link=result.source_link or item.source_link,
+    )
+
+
+def clean_title(title: str) -> str:
+    """A title as plain text: tags removed, entities (even double-escaped ones) decoded."""
+    if "<" in title and re.search(r"<[a-zA-Z/!]", title):
+        title = lxml.html.fromstring(f"<div>{title}</div>").text_content() if title.strip() else ""
+    for _ in range(2):
+        if "&" not in title:
+            break
+        title = htmlmod.unescape(title)
+    return " ".join(_INVALID_CHARS.sub("", title).split())
+
+
+def filter_reason(item: Item, rules: CleanRules | None) -> str | None:
+    """None when the item passes the feed's include/exclude filters, else why it was filtered."""
+    if rules is None or not (rules.include or rules.exclude):
+        return None
+    haystack = f"{item.title}\n{item.text or item.summary}"
+    for keyword, pattern in rules.exclude_patterns:
+        if pattern.search(haystack):
+            return f"exclude: {keyword!r}"
+    if rules.include and not any(p.search(haystack) for _, p in rules.include_patterns):
+        return "include: no match"
+    return None
+
+
+def summarize(text: str, limit: int) -> str:
+    """The first `limit` characters of `text` on a word boundary, with "…" when cut."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit + 1]
+    space = cut.rfind(" ")
+    cut = cut[:space] if space > limit // 2 else flat[:limit]
+    return cut.rstrip(" ,;:.-–—…") + "…"
+
+
+def _keyword_pattern(keyword: str) -> re.Pattern[str]:
+    if len(keyword) > 2 and keyword.startswith("/") and keyword.endswith("/"):
+        try:
+            return re.compile(keyword[1:-1], re.IGNORECASE)
+        except re.error as exc:
+            raise ValueError(f"filter {keyword!r} is not a valid regex ({exc})") from exc
+    if not keyword.strip():
+        raise ValueError("empty filter keyword")
+    words = r"\s+".join(re.escape(w) for w in keyword.split())
+    return re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
+
+
+def _parse(html: str) -> etree._Element:
+    """The body element of `html` parsed as a fragment (document-level tags ignored)."""
+    html = _INVALID_CHARS.sub("", _DOCUMENT_TAGS.sub("", html))
+    root = etree.fromstring(b"<html><body>" + html.encode("utf-8"), _PARSER)
+    body = root.find("body")
+    for extra in root:
+        if extra is not body:
+            root.remove(extra)
+    return body
+
+
+def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher
+            ) -> tuple[list[tuple[etree._Element, str]], list[etree._Element]]:
+    """One walk over the tree: drop never-content elements (script, style, forms …) with their
+    insides, unwrap <noscript> fallbacks (drop them after the lazy image they duplicate), turn
+    sectioning tags into <div>s; return the selector-litter matches and the media/link elements."""
+    etree.strip_elements(body, *litter_rules.NON_CONTENT_TAGS, with_tail=False)
+    litter: list[tuple[etree._Element, str]] = []
+    media: list[etree._Element] = []
+    matched: set[etree._Element] = set()
+    for element in body.iter():
+        tag = element.tag
+        if not isinstance(tag, str):
+            continue
+        if tag in _MEDIA_AND_LINKS:
+            media.append(element)
+        elif tag in _AS_DIV:
+            element.tag = "div"
+        elif tag == "noscript":
+            previous = element.getprevious()
+            lazy = previous is not None and previous.tag == "img" and element.find(".//img") is not None
+            element.tag = "del-noscript" if lazy else _UNWRAP
+        if element.attrib:
+            name = matcher.match(element)
+            if name and not any(a in matched for a in element.iterancestors()):
+                matched.add(element)
+                litter.append((element, name))
+    etree.strip_elements(body, "del-noscript", with_tail=False)
+    etree.strip_tags(body, _UNWRAP)
+    litter += matcher.complex_matches(body)
+    return litter, media
+
+
+def _remove_elements(body: etree._Element, litter: list[tuple[etree._Element, str]],
+                     found: list[str]) -> None:
+    for element, name in litter:
+        if _attached(element, body):
+            found.append(f"{name}: {litter_rules.describe(element)}")
+            drop_tree(element)
+
+
+def _attached(element: etree._Element, body: etree._Element) -> bool:
+    return any(a is body for a in element.iterancestors())
+
+
+def _remove_lines(body: etree._Element, base: str | None, found: list[str]) -> str | None:
+    """Remove whole lines matching "anywhere"/"caption" line rules; return a source link."""
+    source = None
+    triggers = litter_rules.LINE_TRIGGERS
+    lowered = _STRING(body).lower() if triggers is not None else ""
+    if triggers is None or any(t in lowered for t in triggers):
+        containers = [body, *body.iter(*BLOCK_TAGS)]
+    else:
+        containers = _CAPTIONS(body)
+    for container in containers:
+        in_caption = container.tag == "figcaption" or "wp-caption-text" in (container.get("class") or "")
+        for line in lines_of(container):
+            if len(line.text) > litter_rules.MAX_LINE:
+                continue
+            rule = _match_line(line, in_caption, tail=False)
+            if rule:
+                source = source or (_line_link(line, base) if rule.gives_source else None)
+                found.append(f"{rule.name}: {line.text}")
+                remove_line(line)
+    return source
+
+
+def _match_line(line: Line, in_caption: bool, tail: bool) -> litter_rules.LitterRule | None:
+    text = line.text
+    for rule in litter_rules.LINE_RULES:
+        if rule.where == "caption" and not in_caption:
+            continue
+        if rule.where == "tail" and not tail:
+            continue
+        if rule.needs_link and not line.has_link:
+            continue
+        if rule.pattern is not None and rule.pattern.fullmatch(text):
+            return rule
+    return None
+
+
+def _line_link(line: Line, base: str | None) -> str | None:
+    for node in line.nodes:
+        links = [node] if node.tag == "a" else node.iter("a")
+        for link in links:
+            url = absolute(link.get("href"), base)
+            if url and url.lower().startswith(("http://", "https://")):
+                return strip_tracking(url)
+    return None
+
+
+def _trim_tail(body: etree._Element, base: str | None, found: list[str]) -> str | None:
+    """Peel litter off the end of the content until its last line is article text."""
+    source = None
+    for _ in range(20):
+        line = last_line(body)
+        if line is None:
+            return source
+        rule = _match_line(line, in_caption=False, tail=True) if len(line.text) <= litter_rules.MAX_LINE else None
+        if rule:
+            source = source or (_line_link(line, base) if rule.gives_source else None)
+            found.append(f"{rule.name}: {line.text}")
+            if not remove_line(line):
+                return source
+        elif not _trim_suffix(body, found):
+            return source
+    return source
+
+
+def _trim_suffix(body: etree._Element, found: list[str]) -> bool:
+    """Apply the first suffix rule that matches the content's last text; True if one did."""
+    slot = last_text_slot(body)
+    if slot is None:
+        return False
+    element, attr, link = slot
+    link_text = " ".join(block_text(link).split()) if link is not None else ""
+    value = getattr(element, attr) or ""
+    offset = max(0, len(value) - 300)  # suffixes are short; don't regex-scan whole paragraphs
+    for rule in litter_rules.SUFFIX_RULES:
+        assert rule.pattern is not None
+        if link is not None and rule.pattern.fullmatch(link_text):
+            found.append(f"{rule.name}: {link_text}")
+            _replace_with_text(link, rule.replace)
+            return True
+        match = rule.pattern.search(value, offset)
+        if match:
+            found.append(f"{rule.name}: {match.group(0).strip()}")
+            setattr(element, attr, value[: match.start()].rstrip() + rule.replace)
+            return True
+    return False
+
+
+def _replace_with_text(element: etree._Element, text: str) -> None:
+    """Remove `element`, leaving `text` (glued to the text before it) and its tail in its place."""
+    if text:
+        previous, parent = element.getprevious(), element.getparent()
+        if previous is not None:
+            previous.tail = (previous.tail or "").rstrip()
+        elif parent is not None:
+            parent.text = (parent.text or "").rstrip()
+        element.tail = text + (element.tail or "")
+    drop_tree(element)
+
+
+def _fix_media_and_links(body: etree._Element, media: list[etree._Element], base: str | None,
+                         found: list[str]) -> str | None:
+    """Lazy images, absolute and safe URLs, iframe allowlist; return the first image URL."""
+    first_image = None
+    for element in media:
+        if not _attached(element, body):
+            continue
+        tag = element.tag
+        if tag == "iframe":
+            src = embed_src(_absolute(element.get("src") or element.get("data-src") or "", base))
+            if src is None:
+                found.append(f"blocked-iframe: {element.get('src') or ''}")
+                drop_tree(element)
+                continue
+            for name in list(element.attrib):
+                if name not in ("width", "height", "allowfullscreen", "title"):
+                    del element.attrib[name]
+            element.set("src", src)
+            continue
+        if tag in ("img", "source"):
+            _resolve_lazy(element)
+            srcset = element.get("srcset")
+            if srcset is not None:
+                resolved = safe_srcset(", ".join(
+                    f"{_absolute(url, base)} {descriptor}".strip() for url, descriptor in srcset_candidates(srcset)
+                ))
+                if resolved:
+                    element.set("srcset", resolved)
+                else:
+                    del element.attrib["srcset"]
+        for name in _URL_ATTRS[tag]:
+            value = element.get(name)
+            if value is not None:
+                url = safe_url(_absolute(value, base))
+                if url is None:
+                    del element.attrib[name]
+                else:
+                    element.set(name, url)
+        if tag == "img":
+            src = element.get("src")
+            if not src:
+                drop_tree(element)
+            elif first_image is None and src.startswith(("http://", "https://")):
+                first_image = src
+    return first_image
+
+
+def _absolute(url: str, base: str | None) -> str:
+    url = url.strip()
+    if not base or url.startswith(("http://", "https://", "mailto:")):
+        return url
+    return absolute(url, base) or ""
+
+
+def _resolve_lazy(element: etree._Element) -> None:
+    """Move a lazy-loaded image's real URL into src/srcset; a placeholder src gets the largest
+    srcset candidate, and a data: placeholder with nothing better goes."""
+    attrib = element.attrib
+    for name in _LAZY_SRCSET:
+        if attrib.get(name, "").strip():
+            attrib["srcset"] = attrib[name]
+            break
+    for name in _LAZY_SRC:
+        if attrib.get(name, "").strip():
+            attrib["src"] = attrib[name]
+            break
+    else:
+        src = attrib.get("src", "").strip()
+        if (not src or _PLACEHOLDER.search(src)) and attrib.get("srcset"):
+            largest = _largest_candidate(attrib["srcset"])
+            if largest:
+                attrib["src"] = largest
+    if element.tag == "img" and attrib.get("src", "").lstrip()[:5].lower() == "data:":
+        del attrib["src"]
+
+
+def _largest_candidate(srcset: str) -> str | None:
+    best, best_size = None, -1.0
+    for index, (url, descriptor) in enumerate(srcset_candidates(srcset)):
+        size = index / 1000  # no usable descriptor: the later candidate wins
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)([wx])", descriptor.strip().lower())
+        if match:
+            size = float(match.group(1)) * (1 if match.group(2) == "w" else 1000)
+        if size > best_size:
+            best, best_size = url, size
+    return best
+
+
+def _strip_images(body: etree._Element) -> None:
+    """`images: strip`: remove images, and figures that hold one (with their captions)."""
+    for figure in list(body.iter("figure")):
+        if figure.find(".//img") is not None and _attached(figure, body):
+            drop_tree(figure)
+    for element in list(body.iter("img", "picture")):
+        if _attached(element, body):
+            drop_tree(element)
+
+
+def _drop_empty(body: etree._Element) -> None:
+    """Remove wrappers left with no text and no media (children are visited before parents)."""
+    has_content: set[etree._Element] = set()
+    for element in reversed(list(body.iter())):
+        if element is body:
+            break
+        if (
+            element.tag not in _DROP_IF_EMPTY
+            or not _BLANK.fullmatch(element.text or "")
+            or any(child in has_content or not _BLANK.fullmatch(child.tail or "") for child in element)
+        ):
+            has_content.add(element)
+        else:
+            drop_tree(element)
+
+
+def _normalise_whitespace(body: etree._Element, controls: bool) -> None:
+    """Collapse whitespace runs outside <pre> (and drop control characters that character
+    references produced), trim it at block edges, one newline around blocks and after a <br>,
+    no trailing <br>s in a block."""
+    in_pre: set[etree._Element] = set()
+    for pre in body.iter(*_PRE_TAGS):
+        in_pre.update(pre.iter())
+    for element in body.iter():
+        text, tail = element.text, element.tail
+        if text:
+            if controls:
+                text = _INVALID_CHARS.sub("", text)
+            element.text = text if element in in_pre else _collapse(text)
+        if tail and element is not body:
+            if controls:
+                tail = _INVALID_CHARS.sub("", tail)
+            element.tail = tail if in_pre and element.getparent() in in_pre else _collapse(tail)
+    for element in [body, *body.iter(*BLOCK_TAGS)]:
+        if element in in_pre:
+            continue
+        while len(element) and element[-1].tag == "br" and _BLANK.fullmatch(element[-1].tail or ""):
+            element.remove(element[-1])
+        element.text = (element.text or "").lstrip(" ") or None
+        for child in element:
+            tag = child.tag
+            if tag in BLOCK_TAGS:
+                previous = child.getprevious()
+                if previous is None:
+                    element.text = (element.text or "").rstrip(" \n") or None
+                else:
+                    previous.tail = (previous.tail or "").rstrip(" \n") + "\n"
+                child.tail = "\n" + (child.tail or "").lstrip(" \n")
+            elif tag == "br":
+                child.tail = "\n" + (child.tail or "").lstrip(" \n")
+        if len(element):
+            element[-1].tail = (element[-1].tail or "").rstrip(" \n") or None
+        else:
+            element.text = (element.text or "").rstrip(" ") or None
+    body.text = (body.text or "").lstrip() or None
+
+
+def _collapse(text: str) -> str:
+    if "  " in text or "\n" in text or "\t" in text or "\r" in text or "\f" in text:
+        return _SPACES.sub(" ", text)
+    return text
+
+
+def _plain_text(body: etree._Element) -> str:
+    """Plain text, one line per block or <br> (the whitespace pass put newlines there)."""
+    lines = (" ".join(line.split()) for line in _STRING(body).split("\n"))
+    return "\n".join(line for line in lines if line)

@@ -1,0 +1,452 @@
+"""Litter rules as data: what auto-post plugins, share widgets and feed services add to a post.
+
+Each `LitterRule` is one of three kinds:
+
+- `selector`: a CSS selector; matching elements are removed wherever they are.
+- `line`: a regex that must match a whole *line* of text (a block such as a paragraph or
+  caption, or a run of text between `<br>`s), case-insensitively, whitespace collapsed. The line
+  is removed. `where` limits it: "anywhere", "tail" (only the content's last line, checked
+  again after every removal so stacked litter peels off), or "caption" (figcaption /
+  `.wp-caption-text`). `needs_link` requires a link in the line; `gives_source` makes the line's
+  first http(s) link the item's `source_link`; `trigger` (lower-case substrings) lets the cleaner
+  skip the line scan when none occurs in the text.
+- `suffix`: a regex searched at the very end of the content (the last text, or the text of a
+  trailing link); the match is replaced by `replace`.
+
+`sample` is real-looking HTML containing the litter, `keep` a piece of it that must survive;
+tests run every sample through the cleaner. Per-feed `remove:` selectors are added as
+selector rules named `feed-remove`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cssselect
+from cssselect import ExpressionError, HTMLTranslator, SelectorError
+from lxml import etree
+
+Where = Literal["anywhere", "tail", "caption"]
+
+
+@dataclass(frozen=True, slots=True)
+class LitterRule:
+    """One named piece of litter, how to find it, and a sample of it."""
+
+    name: str
+    sample: str
+    keep: str = ""
+    selector: str = ""
+    line: str = ""
+    where: Where = "anywhere"
+    needs_link: bool = False
+    gives_source: bool = False
+    trigger: tuple[str, ...] = ()
+    suffix: str = ""
+    replace: str = ""
+    pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if sum(bool(x) for x in (self.selector, self.line, self.suffix)) != 1:
+            raise ValueError(f"litter rule {self.name!r}: give exactly one of selector, line, suffix")
+        if self.line:
+            object.__setattr__(self, "pattern", re.compile(self.line, re.IGNORECASE | re.DOTALL))
+        elif self.suffix:
+            object.__setattr__(self, "pattern", re.compile(rf"(?:{self.suffix})\s*$", re.IGNORECASE))
+
+
+ARTICLE = "<p>The council approved the new budget on Tuesday after a long debate.</p>"
+KEEP = "The council approved the new budget on Tuesday after a long debate."
+
+_MORE = (
+    r"(?:continue reading|read more|read the rest(?: of (?:this|the) (?:entry|post|article|story))?"
+    r"|keep reading|read (?:the )?full (?:article|story|post)|weiterlesen|mehr lesen|lire la suite"
+    r"|leer m[aá]s|seguir leyendo|continua(?:re)? (?:a )?leggere|leggi (?:tutto|di pi[uù])"
+    r"|czytaj (?:dalej|wi[eę]cej)|читать (?:далее|дальше)|läs mer|lees (?:meer|verder)"
+    r"|ler mais|continuar lendo|devam[ıi]n[ıi] oku|続きを読む)"
+)
+_DECOR = r"(?:\s*(?:[\"“”„«»'‘’][^\"“”„«»'‘’]{0,150}[\"“”„«»'‘’]|[^\w\s]{1,3}))*"
+
+RULES: tuple[LitterRule, ...] = (
+    # --- WPeMatico ---------------------------------------------------------------------------
+    LitterRule(
+        "wpematico-credit",
+        selector=".wpematico_credit",
+        sample=ARTICLE + '<p class="wpematico_credit"><small>Powered by <a href="http://www.wpematico.com" '
+        'target="_blank">WPeMatico</a></small></p>',
+        keep=KEEP,
+    ),
+    LitterRule(
+        "wpematico-credit-text",
+        line=r".{0,40}\bwpematico\b.{0,40}",
+        trigger=("wpematico",),
+        sample=ARTICLE + "<p><small>Powered by WPeMatico</small></p><p>Source: the wire.</p>",
+        keep="Source: the wire.",
+    ),
+    LitterRule(
+        "wpematico-link",
+        selector='a[href*="wpematico.com"]',
+        sample="<p>The council approved the new budget on Tuesday after a long debate, as "
+        '<a href="https://www.wpematico.com/">this plugin</a> likes to remind everyone.</p>',
+        keep="as likes to remind everyone",
+    ),
+    # --- stray image-file-name lines ----------------------------------------------------------
+    LitterRule(
+        "image-filename-line",
+        line=r"(?:\S+\s+){0,11}\S*\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|heic)",
+        where="tail",
+        sample=ARTICLE + "<p>Лукашенко и Лавров.jpg</p>",
+        keep=KEEP,
+    ),
+    LitterRule(
+        "image-filename-caption",
+        line=r"(?:\S+\s+){0,11}\S*\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|heic)",
+        where="caption",
+        sample='<figure class="wp-caption"><img src="https://example.com/wp-content/uploads/2020/06/'
+        'IMG_2041.jpg" alt="Minsk"><figcaption class="wp-caption-text">IMG_2041.JPG</figcaption>'
+        "</figure>" + ARTICLE,
+        keep=KEEP,
+    ),
+    # --- syndication footers (they carry the original article's URL) --------------------------
+    LitterRule(
+        "yoast-appeared-first",
+        line=r"(?:the post .+ appeared first on"
+        r"|der beitrag .+ erschien zuerst auf"
+        r"|l[’']article .+ est apparu en premier sur"
+        r"|la entrada .+ (?:se public[oó] primero en|aparece primero en)"
+        r"|l[’']articolo .+ (?:proviene da|sembra essere il primo su)"
+        r"|het bericht .+ verscheen eerst op"
+        r"|(?:o post|a postagem) .+ apareceu primeiro em"
+        r"|(?:wpis|artyku[lł]) .+ (?:pochodzi z serwisu|pojawi[lł] si[eę] (?:poprzednio|najpierw) (?:w|na))"
+        r"|(?:запись|сообщение|пост|публикация) .+ (?:впервые появил[аи]?сь|появил[аи]?сь сначала) на"
+        r"|inlägget .+ dök först upp på"
+        r") .{1,200}",
+        trigger=("appeared first", "erschien zuerst", "apparu en premier", "primero en", "proviene da",
+                 "il primo su", "verscheen eerst", "apareceu primeiro", "pochodzi z", "pojawił si",
+                 "pojawil si", "появил", "dök först"),
+        gives_source=True,
+        sample=ARTICLE + '<p>The post <a href="https://www.chesterton.org/cheese/">Cheese</a> appeared '
+        'first on <a href="https://www.chesterton.org">Society of Gilbert Keith Chesterton</a>.</p>',
+        keep=KEEP,
+    ),
+    LitterRule(
+        "source-credit",
+        line=r"(?:source|sources|via|quelle|fuente|fonte|source originale|источник|джерело|[zź]r[oó]d[lł]o"
+        r"|bron|kilde|k[aä]lla|kaynak)\s*:\s*.{1,200}",
+        where="tail",
+        needs_link=True,
+        gives_source=True,
+        sample=ARTICLE + '<p>Source: <a href="https://news.example.org/2020/06/lavrov-minsk/">Example '
+        "News</a></p>",
+        keep=KEEP,
+    ),
+    LitterRule(
+        "original-article-link",
+        line=r"(?:read (?:the )?(?:original|full) (?:article|story|post)|read more at"
+        r"|(?:originally|first) (?:published|posted|appeared) (?:at|on|in)"
+        r"|this (?:article|post|story) (?:was )?(?:originally|first) (?:published|appeared) (?:at|on|in)"
+        r"|the original (?:article|post) (?:is )?(?:at|on|here)|original(?:e)? (?:article|artikel|post)"
+        r"|artículo original|articolo originale|оригинал статьи).{0,200}",
+        where="tail",
+        needs_link=True,
+        gives_source=True,
+        sample=ARTICLE + '<p><a href="https://news.example.org/2020/06/lavrov-minsk/">Read the original '
+        "article</a></p>",
+        keep=KEEP,
+    ),
+    # --- excerpt tails ---------------------------------------------------------------------------
+    LitterRule(
+        "more-link",
+        selector=".more-link, .wp-block-read-more, a.read-more, .read-more-link",
+        sample="<p>The council approved the new budget on Tuesday after a long debate. "
+        '<a href="https://example.com/budget/#more-42" class="more-link">Continue reading '
+        '<span class="meta-nav">&rarr;</span></a></p>',
+        keep=KEEP,
+    ),
+    LitterRule(
+        "slashdot-read-more",
+        line=r"read more of this story at slashdot\.?",
+        where="tail",
+        sample=ARTICLE + '<p><a href="https://yro.slashdot.org/story/24/03/02/071229/x">Read more of this '
+        "story</a> at Slashdot.</p>",
+        keep=KEEP,
+    ),
+    LitterRule(
+        "continue-reading-line",
+        line=rf"(?:…|\.\.\.)?\s*{_MORE}.{{0,150}}",
+        where="tail",
+        needs_link=True,
+        sample=ARTICLE + ' <a href="https://www.theguardian.com/world/2022/sep/23/budget">Continue '
+        "reading...</a>",
+        keep=KEEP,
+    ),
+    LitterRule(
+        "continue-reading-text",
+        line=rf"(?:…|\.\.\.)?\s*{_MORE}{_DECOR}",
+        where="tail",
+        sample=ARTICLE + "<p>Continue reading →</p>",
+        keep=KEEP,
+    ),
+    LitterRule(
+        "excerpt-ellipsis",
+        suffix=r"\s*[\[(]\s*(?:…|&hellip;|\.\s?\.\s?\.)\s*[\])]",
+        replace="…",
+        sample="<p>The council approved the new budget on Tuesday after a long debate, setting [&#8230;]</p>",
+        keep="after a long debate, setting…",
+    ),
+    LitterRule(
+        "continue-reading-suffix",
+        suffix=rf"{_MORE}{_DECOR}",
+        sample="<p>The council approved the new budget on Tuesday after a long debate. "
+        '<a href="https://example.com/budget/">Read More &raquo;</a></p>',
+        keep=KEEP,
+    ),
+    # --- share and related-post widgets -------------------------------------------------------
+    LitterRule(
+        "jetpack-sharedaddy",
+        selector=".sharedaddy, .sd-sharing-enabled, .sd-block, .sd-like, #jp-post-flair, "
+        ".jetpack-likes-widget-wrapper, .wp-block-jetpack-sharing-buttons",
+        sample=ARTICLE + '<div class="sharedaddy sd-sharing-enabled"><div class="robots-nocontent sd-block '
+        'sd-social sd-social-icon-text sd-sharing"><h3 class="sd-title">Share this:</h3><div '
+        'class="sd-content"><ul><li class="share-twitter"><a rel="nofollow noopener noreferrer" '
+        'class="share-twitter sd-button" href="https://example.com/budget/?share=twitter" '
+        'target="_blank" title="Click to share on Twitter"><span>Twitter</span></a></li></ul></div>'
+        "</div></div>",
+        keep=KEEP,
+    ),
+    LitterRule(
+        "jetpack-related-posts",
+        selector="#jp-relatedposts, .jp-relatedposts, .jp-relatedposts-post",
+        sample=ARTICLE + '<div id="jp-relatedposts" class="jp-relatedposts"><h3 '
+        'class="jp-relatedposts-headline"><em>Related</em></h3><div class="jp-relatedposts-items">'
+        '<div class="jp-relatedposts-post"><a href="https://example.com/older/">Older budget story</a>'
+        "</div></div></div>",
+        keep=KEEP,
+    ),
+    LitterRule(
+        "addtoany",
+        selector=".addtoany_share_save_container, .addtoany_content, .addtoany_list, .a2a_kit, "
+        '.a2a_dd, [class*="a2a_button"], a[href*="addtoany.com/"]',
+        sample=ARTICLE + '<p><a class="a2a_button_twitter" href="https://www.addtoany.com/add_to/twitter?'
+        'linkurl=http%3A%2F%2Fexample.com%2Fbudget%2F" title="Twitter" rel="nofollow noopener" '
+        'target="_blank"></a><a class="a2a_dd addtoany_share_save addtoany_share" '
+        'href="https://www.addtoany.com/share#url=http%3A%2F%2Fexample.com%2Fbudget%2F">Share</a></p>',
+        keep=KEEP,
+    ),
+    LitterRule(
+        "social-share",
+        selector=".share_submission, .synved-social-container, .synved-social-button, "
+        ".shareaholic-canvas, .heateor_sss_sharing_container, .swp_social_panel, .social-share, "
+        ".share-buttons, .sharethis, .ssba, .ssba-wrap, .shared-counts-wrap, .essb_links, "
+        '.sharing-buttons, a[href*="facebook.com/sharer"], a[href*="twitter.com/intent/tweet"], '
+        'a[href*="twitter.com/share"], a[href*="twitter.com/home?status="], a[href*="x.com/intent/"], '
+        'a[href*="linkedin.com/shareArticle"], a[href*="pinterest.com/pin/create"], '
+        'a[href*="reddit.com/submit"], a[href*="api.whatsapp.com/send"], a[href*="t.me/share"], '
+        'a[href*="feeds.wordpress.com/1.0/go"], img[src*="feeds.wordpress.com/1.0/"]',
+        sample=ARTICLE + '<div class="share_submission" style="position:relative;"><a class="slashpop" '
+        'href="http://twitter.com/home?status=Budget+approved"><img '
+        'src="https://a.fsdn.com/sd/twitter_icon_large.png"></a></div> <a rel="nofollow" '
+        'href="http://feeds.wordpress.com/1.0/gocomments/example.wordpress.com/446154/"></a>',
+        keep=KEEP,
+    ),
+    # --- feed services, ads and tracking pixels ------------------------------------------------
+    LitterRule(
+        "feedburner-flare",
+        selector='.feedflare, a[href*="feeds.feedburner.com/~ff/"], a[href*="feedproxy.google.com/~ff/"], '
+        'img[src*="feeds.feedburner.com/~ff/"]',
+        sample=ARTICLE + '<div class="feedflare"><a href="http://feeds.feedburner.com/~ff/Techcrunch?'
+        'a=kTeeGj4FnwU:ARydNZJ6SxI:2mJPEYqXBVI"><img src="http://feeds.feedburner.com/~ff/Techcrunch?'
+        'd=2mJPEYqXBVI" border="0"></a></div>',
+        keep=KEEP,
+    ),
+    LitterRule(
+        "feed-ads",
+        selector='a[href*="feedads.g.doubleclick.net"], img[src*="feedads.g.doubleclick.net"]',
+        sample=ARTICLE + '<p><a href="http://feedads.g.doubleclick.net/~at/qv0C7ycnV3JrFMT7HnFWNXc9uEY/0/da">'
+        '<img src="http://feedads.g.doubleclick.net/~at/qv0C7ycnV3JrFMT7HnFWNXc9uEY/0/di" border="0" '
+        'ismap="true"></a></p>',
+        keep=KEEP,
+    ),
+    LitterRule(
+        "tracking-pixel",
+        selector='img[width="1"], img[height="1"], img[width="0"], img[height="0"], img[width="1px"], '
+        'img[height="1px"], img[src*="feeds.feedburner.com/~r/"], img[src*="feedproxy.google.com/~r/"], '
+        'img[src*="pixel.wp.com/"], img[src*="stats.wordpress.com/"], img[src*="medium.com/_/stat"], '
+        'img[src*="feedsportal.com"], img[src*="pixel.quantserve.com"], img[src*="/wf/open?"]',
+        sample=ARTICLE + '<img alt="" border="0" src="https://pixel.wp.com/b.gif?host=indianexpress.com'
+        '&#038;blog=53855017&#038;post=4463964&#038;feed=1" width="1" height="1" /><img '
+        'src="http://feeds.feedburner.com/~r/Techcrunch/~4/kTeeGj4FnwU" height="1" width="1"/><img '
+        'src="https://stats.wordpress.com/b.gif?host=example.com&amp;blog=1&amp;post=2">',
+        keep=KEEP,
+    ),
+    LitterRule(
+        "hidden",
+        selector='[hidden], [style*="display:none"], [style*="display: none"], '
+        '[style*="visibility:hidden"], [style*="visibility: hidden"]',
+        sample=ARTICLE + '<div style="display: none;"><p>Subscribe to our newsletter!</p></div>',
+        keep=KEEP,
+    ),
+)
+
+
+MAX_LINE = 400  # longer lines are prose, never litter
+
+# Elements that are never article content: dropped with everything inside them.
+NON_CONTENT_TAGS = (
+    "script", "style", "template", "head", "title", "meta", "link", "base", "object", "embed",
+    "applet", "frame", "frameset", "noembed", "noframes", "xmp", "plaintext", "textarea", "select",
+    "button", "input", "form", "svg", "math", "canvas", "map", "dialog", "param",
+)
+LINE_RULES = tuple(rule for rule in RULES if rule.line)
+SUFFIX_RULES = tuple(rule for rule in RULES if rule.suffix)
+# The whole-document line scan only runs when the lower-cased text holds one of these
+# (None: some "anywhere" rule has no trigger, so always scan).
+_ANYWHERE = [r for r in LINE_RULES if r.where == "anywhere"]
+LINE_TRIGGERS: tuple[str, ...] | None = (
+    tuple(t for r in _ANYWHERE for t in r.trigger) if all(r.trigger for r in _ANYWHERE) else None
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Simple:
+    """A compound selector without combinators or pseudo-classes: tag, classes, id, attributes."""
+
+    name: str
+    tag: str | None
+    classes: tuple[str, ...]
+    ident: str | None
+    attributes: tuple[tuple[str, str, str], ...]  # (name, operator, value)
+
+    def test(self, element: etree._Element) -> bool:
+        if self.tag is not None and element.tag != self.tag:
+            return False
+        if self.classes and not set(self.classes) <= set((element.get("class") or "").split()):
+            return False
+        if self.ident is not None and element.get("id") != self.ident:
+            return False
+        return all(_attribute_test(element.get(a), op, v) for a, op, v in self.attributes)
+
+
+def _attribute_test(actual: str | None, operator: str, value: str) -> bool:
+    if actual is None:
+        return False
+    if operator == "exists":
+        return True
+    if operator == "=":
+        return actual == value
+    if operator == "*=":
+        return bool(value) and value in actual
+    if operator == "^=":
+        return bool(value) and actual.startswith(value)
+    if operator == "$=":
+        return bool(value) and actual.endswith(value)
+    if operator == "~=":
+        return value in actual.split()
+    return actual == value or actual.startswith(value + "-")  # |=
+
+
+def _simple(name: str, tree: object) -> _Simple | None:
+    """Flatten a parsed cssselect tree into a `_Simple`, or None if it is not that simple."""
+    classes: list[str] = []
+    ident = None
+    attributes: list[tuple[str, str, str]] = []
+    while True:
+        kind = type(tree).__name__
+        if kind == "Class":
+            classes.append(tree.class_name)  # type: ignore[attr-defined]
+        elif kind == "Hash":
+            ident = tree.id  # type: ignore[attr-defined]
+        elif kind == "Attrib" and tree.namespace is None:  # type: ignore[attr-defined]
+            value = tree.value.value if tree.value is not None else ""  # type: ignore[attr-defined]
+            attributes.append((tree.attrib.lower(), tree.operator, value))  # type: ignore[attr-defined]
+        elif kind == "Element" and tree.namespace is None:  # type: ignore[attr-defined]
+            tag = tree.element.lower() if tree.element else None  # type: ignore[attr-defined]
+            return _Simple(name, tag, tuple(classes), ident, tuple(attributes))
+        else:
+            return None
+        tree = tree.selector  # type: ignore[attr-defined]
+
+
+class SelectorMatcher:
+    """All selector rules (plus per-feed `remove` selectors), indexed for one pass over a tree.
+
+    Simple selectors (tag, classes, id, attribute tests) are looked up by class, id or
+    attribute name while `ingest.clean` walks the tree once; anything else (combinators,
+    pseudo-classes) runs as one XPath union.
+    """
+
+    def __init__(self, extra_selectors: tuple[str, ...] = ()) -> None:
+        named = [(r.name, r.selector) for r in RULES if r.selector]
+        named += [("feed-remove", s) for s in extra_selectors]
+        self._by_class: dict[str, list[_Simple]] = {}
+        self._by_id: dict[str, list[_Simple]] = {}
+        self._by_attribute: dict[str, list[_Simple]] = {}
+        self._needles: dict[str, re.Pattern[str] | None] = {}
+        self._by_tag: dict[str | None, list[_Simple]] = {}
+        self._complex: list[tuple[str, etree.XPath]] = []
+        translator = HTMLTranslator()
+        for name, selector in named:
+            try:
+                parsed = cssselect.parse(selector)
+                for one in parsed:
+                    simple = None if one.pseudo_element else _simple(name, one.parsed_tree)
+                    if simple is None:
+                        self._complex.append((name, etree.XPath(translator.selector_to_xpath(one))))
+                    elif simple.classes:
+                        self._by_class.setdefault(simple.classes[0], []).append(simple)
+                    elif simple.ident is not None:
+                        self._by_id.setdefault(simple.ident, []).append(simple)
+                    elif simple.attributes:
+                        self._by_attribute.setdefault(simple.attributes[0][0], []).append(simple)
+                    else:
+                        self._by_tag.setdefault(simple.tag, []).append(simple)
+            except (SelectorError, ExpressionError) as exc:
+                raise ValueError(f"invalid CSS selector {selector!r}: {exc}") from exc
+        for key, simples in self._by_attribute.items():
+            # one regex per attribute tells cheaply whether any of its rules can match
+            needles = [s.attributes[0][2] for s in simples if s.attributes[0][1] in ("=", "*=", "^=", "$=")]
+            if len(needles) == len(simples) and all(needles):
+                self._needles[key] = re.compile("|".join(re.escape(n) for n in needles))
+
+    def match(self, element: etree._Element) -> str | None:
+        """The name of the first simple selector rule `element` matches, if any."""
+        for simple in (*self._by_tag.get(element.tag, ()), *self._by_tag.get(None, ())):
+            if simple.test(element):
+                return simple.name
+        for key in element.attrib:
+            if key == "class":
+                for token in element.get("class").split():
+                    for simple in self._by_class.get(token, ()):
+                        if simple.test(element):
+                            return simple.name
+            elif key == "id":
+                for simple in self._by_id.get(element.get("id"), ()):
+                    if simple.test(element):
+                        return simple.name
+            simples = self._by_attribute.get(key)
+            if simples:
+                needles = self._needles.get(key)
+                if needles is not None and not needles.search(element.get(key)):
+                    continue
+                for simple in simples:
+                    if simple.test(element):
+                        return simple.name
+        return None
+
+    def complex_matches(self, body: etree._Element) -> list[tuple[etree._Element, str]]:
+        """(element, rule name) for the selectors `match` cannot do, in document order."""
+        return [(element, name) for name, xpath in self._complex for element in xpath(body)]
+
+
+def describe(element: etree._Element) -> str:
+    """The text of a removed element, or for a textless one (a pixel, an icon link) its URL."""
+    text = " ".join(" ".join(element.itertext()).split())
+    if text:
+        return text
+    for node in element.iter():
+        url = node.get("src") or node.get("href")
+        if url:
+            return url
+    return f"<{element.tag}>"

@@ -1,0 +1,148 @@
+"""Lines of text in an lxml HTML tree: what litter line rules match and remove.
+
+A *line* is the inline content of a block container between two boundaries, where a boundary
+is a `<br>` or a block child. `<p>a<br>b</p>` has the lines "a" and "b"; `<div>x<p>y</p>z</div>`
+has "x" and "z" in the div and "y" in the p. In lxml a line starts with a text slot (the
+container's `.text` or a boundary's `.tail`) followed by inline elements, each with its tail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from lxml import etree
+
+HtmlElement = etree._Element
+
+BLOCK_TAGS = frozenset({
+    "address", "article", "aside", "blockquote", "body", "caption", "center", "col", "colgroup", "dd",
+    "details", "dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form",
+    "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "legend", "li", "listing", "main",
+    "menu", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th",
+    "thead", "tr", "ul",
+})
+MEDIA_TAGS = frozenset({"img", "picture", "video", "audio", "iframe", "source", "track"})
+# The end of the content is never looked for inside these: code and tables are not prose.
+OPAQUE_TAGS = frozenset({"pre", "code", "table", "textarea"})
+
+
+@dataclass(slots=True)
+class Line:
+    """One line: where its text starts, its inline elements, and the `<br>`s around it."""
+
+    container: HtmlElement
+    start: HtmlElement
+    start_attr: Literal["text", "tail"]
+    nodes: list[HtmlElement]
+    before: HtmlElement | None  # the <br> that opens the line
+    after: HtmlElement | None  # the <br> that closes it
+    text: str
+    has_link: bool
+
+
+def block_text(element: HtmlElement) -> str:
+    """All text inside `element` (not its tail)."""
+    return "".join(element.itertext())
+
+
+def _line(container: HtmlElement, start: HtmlElement, attr: Literal["text", "tail"],
+          nodes: list[HtmlElement], before: HtmlElement | None, after: HtmlElement | None) -> Line:
+    pieces = [getattr(start, attr) or ""]
+    has_link = False
+    for node in nodes:
+        pieces.append(block_text(node))
+        pieces.append(node.tail or "")
+        if not has_link and (node.tag == "a" or node.find(".//a") is not None):
+            has_link = True
+    return Line(container, start, attr, nodes, before, after, " ".join("".join(pieces).split()), has_link)
+
+
+def lines_of(container: HtmlElement) -> list[Line]:
+    """The non-empty lines directly inside `container`, in document order."""
+    lines = []
+    start, attr, before = container, "text", None
+    nodes: list[HtmlElement] = []
+    for child in container:
+        tag = child.tag
+        if tag == "br" or tag in BLOCK_TAGS:
+            after = child if tag == "br" else None
+            lines.append(_line(container, start, attr, nodes, before, after))
+            start, attr, nodes, before = child, "tail", [], after
+        else:
+            nodes.append(child)
+    lines.append(_line(container, start, attr, nodes, before, None))  # type: ignore[arg-type]
+    return [line for line in lines if line.text]
+
+
+def last_line(container: HtmlElement) -> Line | None:
+    """The last non-empty line of the content under `container` (None if it is in code/tables)."""
+    nodes: list[HtmlElement] = []
+    for child in reversed(container):
+        tag = child.tag
+        if tag == "br" or tag in BLOCK_TAGS:
+            line = _line(container, child, "tail", nodes[::-1], child if tag == "br" else None, None)
+            if line.text:
+                return line
+            nodes = []
+            if tag in BLOCK_TAGS and block_text(child).strip():
+                return None if tag in OPAQUE_TAGS else last_line(child)
+        else:
+            nodes.append(child)
+    line = _line(container, container, "text", nodes[::-1], None, None)
+    return line if line.text else None
+
+
+def remove_line(line: Line) -> bool:
+    """Remove a line's text and elements (media-bearing elements stay); True if it is gone."""
+    setattr(line.start, line.start_attr, None)
+    for node in line.nodes:
+        if node.tag in MEDIA_TAGS or any(True for _ in node.iter(*MEDIA_TAGS)):
+            node.tail = None
+        else:
+            line.container.remove(node)
+    if line.before is not None:
+        drop_tree(line.before)
+    elif line.after is not None:
+        drop_tree(line.after)  # its tail (the next line) moves back into place
+    return not any(block_text(n).strip() for n in line.nodes if n.getparent() is not None)
+
+
+def drop_tree(element: HtmlElement) -> None:
+    """Remove `element` and its insides, keeping its tail text in place."""
+    parent = element.getparent()
+    if parent is None:
+        return
+    if element.tail:
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
+
+
+STOP = ("stop",)
+
+
+def last_text_slot(element: HtmlElement, link: HtmlElement | None = None
+                   ) -> tuple[HtmlElement, Literal["text", "tail"], HtmlElement | None] | None:
+    """(element, "text"|"tail", enclosing link) holding the content's last non-blank text."""
+    found = _last_slot(element, link)
+    return None if found is None or found == STOP else found  # type: ignore[return-value]
+
+
+def _last_slot(element: HtmlElement, link: HtmlElement | None):  # noqa: ANN202
+    for child in reversed(element):
+        if child.tail and child.tail.strip():
+            return child, "tail", link
+        if child.tag in OPAQUE_TAGS:
+            if block_text(child).strip():
+                return STOP
+            continue
+        found = _last_slot(child, child if child.tag == "a" else link)
+        if found is not None:
+            return found
+    if element.text and element.text.strip() and element.tag not in MEDIA_TAGS:
+        return element, "text", link
+    return None
