@@ -18,9 +18,11 @@ from rich.console import Console
 
 from feedrelay import __version__
 from feedrelay.config import Config, ConfigError, load_config
+from feedrelay.explain import register_explain
 from feedrelay.feeds_cli import register_feeds
 from feedrelay.logs import setup_logging
 from feedrelay.opml import register_opml
+from feedrelay.preview import register_preview
 from feedrelay.serve import register_serve
 
 log = logging.getLogger("feedrelay")
@@ -120,7 +122,7 @@ def _add_basic(sub: argparse._SubParsersAction) -> None:
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_basic, register_feeds, register_opml,
-                                                                register_serve]
+                                                                register_serve, register_preview, register_explain]
 
 
 def build_parser() -> argparse.ArgumentParser:

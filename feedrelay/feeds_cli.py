@@ -21,6 +21,9 @@ from feedrelay.config import Config, ConfigError, load_config
 from feedrelay.durations import format_duration
 from feedrelay.tables import print_table
 from feedrelay.yamledit import ConfigDocument, append_item, delete_key, flow_list, remove_item, set_key
+from ingest.discover import discover_feed_url, looks_like_html
+from ingest.fetch import Fetcher, FetchError, FetchResult, FetchState
+from ingest.parse import ParseError, parse_feed
 from ingest.urls import canonical_url
 
 
@@ -38,34 +41,40 @@ class ProbeError(Exception):
     """The URL is not a readable feed and advertises none."""
 
 
+def fetch_feed(fetcher: Fetcher, url: str) -> tuple[FetchResult, str | None]:
+    """Fetch `url` unconditionally; an HTML page is followed to the feed its `<link rel="alternate">`
+    names. Returns the result and the page the feed was discovered from (None if `url` is the feed).
+    Raises ProbeError when neither gives a feed document."""
+    result = fetcher.fetch(FetchState(url=url))
+    if result.outcome == "ok" and result.body is not None:
+        return result, None
+    if not re.match(r"^https?://", url):
+        raise ProbeError(f"{url}: {result.error or result.outcome}")
+    try:
+        page, content_type = fetcher.get_bytes(url, accept="text/html,application/xhtml+xml,*/*;q=0.8")
+    except FetchError as exc:
+        raise ProbeError(f"{url}: {result.error or exc}") from exc
+    found = discover_feed_url(page, url) if looks_like_html(page, content_type) else None
+    if found is None:
+        raise ProbeError(f"{url}: {result.error or result.outcome}")
+    result = fetcher.fetch(FetchState(url=found))
+    if result.outcome != "ok" or result.body is None:
+        raise ProbeError(f"{found} (advertised by {url}): {result.error or result.outcome}")
+    return result, url
+
+
 def probe_feed(config: Config, url: str) -> Probe:
-    """Fetch and parse `url`; an HTML page is followed to the feed its `<link rel="alternate">` names."""
+    """Fetch and parse `url` (or the feed an HTML page at `url` advertises)."""
     from feedrelay.pipeline import http_settings
-    from ingest.discover import discover_feed_url, looks_like_html
-    from ingest.fetch import Fetcher, FetchError, FetchState
-    from ingest.parse import ParseError, parse_feed
 
     fetcher = Fetcher(http_settings(config))
     try:
-        target, discovered_from = url, None
-        result = fetcher.fetch(FetchState(url=target))
-        if result.outcome != "ok" and re.match(r"^https?://", url):
-            try:
-                page, content_type = fetcher.get_bytes(url, accept="text/html,application/xhtml+xml,*/*;q=0.8")
-            except FetchError as exc:
-                raise ProbeError(f"{url}: {result.error or exc}") from exc
-            found = discover_feed_url(page, url) if looks_like_html(page, content_type) else None
-            if found is None:
-                raise ProbeError(f"{url}: {result.error or result.outcome}")
-            target, discovered_from = found, url
-            result = fetcher.fetch(FetchState(url=target))
-        if result.outcome != "ok" or result.body is None:
-            raise ProbeError(f"{target}: {result.error or result.outcome}")
+        result, discovered_from = fetch_feed(fetcher, url)
         try:
-            parsed = parse_feed(result.body, feed_name="probe", base_url=result.url,
+            parsed = parse_feed(result.body or b"", feed_name="probe", base_url=result.url,
                                 content_type=result.content_type)
         except ParseError as exc:
-            raise ProbeError(f"{target}: {exc}") from exc
+            raise ProbeError(f"{result.url}: {exc}") from exc
         return Probe(result.url, parsed.title, len(parsed.items), discovered_from)
     finally:
         fetcher.close()
