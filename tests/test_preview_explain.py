@@ -50,11 +50,14 @@ def copycat(tmp_path: Path) -> Path:
 
 
 def table_counts(config: Path) -> dict[str, int]:
+    """Rows of everything the pipeline stores (feed rows are registered by any command that opens the relay)."""
     engine, sessions = open_database(load_config(config).database_url)
     with sessions() as session:
         counts = {model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
-                  for model in (models.Feed, models.Item, models.Story, models.Merge, models.Delivery,
-                                models.StoryKey)}
+                  for model in (models.Item, models.Story, models.Merge, models.Delivery, models.StoryKey,
+                                models.Publication)}
+        counts["preview feed rows"] = session.scalar(
+            select(func.count()).where(models.Feed.name == "preview")) or 0
     engine.dispose()
     return counts
 
@@ -153,7 +156,11 @@ def test_explain_a_merged_copy_and_its_deliveries(tmp_path: Path, capsys: pytest
     url: samples/minsk-chronicle.xml
     priority: 10
   - name: copycat
-    url: samples/copycat.xml""")
+    url: samples/copycat.xml
+    enabled: false""")
+    fetch(config)
+    assert main(["-c", str(config), "feeds", "enable", "copycat"]) == 0
+    capsys.readouterr()
     fetch(config)
     story = origin_story(config)
     assert main(["-c", str(config), "explain", "https://copycat.example/2026/11/26/lukashenko-lavrov-talks/"]) == 0
