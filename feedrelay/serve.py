@@ -26,6 +26,7 @@ from typing import Any
 import waitress
 
 from feedrelay.config import Config, FeedTargetConfig
+from feedrelay.dashboard import add_operator_routes
 
 log = logging.getLogger("feedrelay.serve")
 
@@ -182,7 +183,7 @@ def make_app(config: Config) -> FeedServer:
     directories = {t.name: config.resolve_path(t.dir) for t in feeds}
     if feeds:
         directories[""] = config.resolve_path(feeds[0].dir)
-    return FeedServer(directories)
+    return add_operator_routes(FeedServer(directories), config)
 
 
 def serve(config: Config, app: WSGIApp | None = None) -> None:
