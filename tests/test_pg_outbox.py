@@ -77,10 +77,10 @@ def store_concurrently(sessions: sessionmaker[Session], targets: list[str]) -> N
         items = copies(f"feed{i}", i)
         barrier.wait()
         for start in range(0, STORIES, 5):
-            def store(session: Session) -> None:
+            def store(session: Session, batch: list[Item] = items[start:start + 5]) -> None:
                 feed = session.scalars(select(models.Feed).where(models.Feed.name == f"feed{i}")
                                        .with_for_update()).one()
-                store_items(session, feed, items[start:start + 5], policy)
+                store_items(session, feed, batch, policy)
             run_transaction(sessions, store)
 
     run_threads(FEEDS, worker)
