@@ -32,7 +32,15 @@ from lxml import etree
 
 from feedrelay.items import Item
 from ingest import litter as litter_rules
-from ingest.sanitize import embed_src, safe_srcset, safe_url, sanitize, srcset_candidates
+from ingest.sanitize import (
+    ALLOWED_TAGS,
+    DROPPED_WITH_CONTENT,
+    embed_src,
+    safe_srcset,
+    safe_url,
+    sanitize,
+    srcset_candidates,
+)
 from ingest.textlines import (
     BLOCK_TAGS,
     Line,
@@ -138,13 +146,14 @@ _URL_ATTRS = {
     "track": ("src",), "blockquote": ("cite",), "q": ("cite",), "del": ("cite",), "ins": ("cite",),
 }
 _MEDIA_AND_LINKS = frozenset({"iframe", *_URL_ATTRS})
+_NON_CONTENT = tuple(DROPPED_WITH_CONTENT - {"noscript"})
 _AS_DIV = frozenset({"section", "article", "header", "footer", "aside", "main", "nav", "hgroup",
                      "dialog", "dir", "menu", "listing", "fieldset", "legend", "address"})
 _DROP_IF_EMPTY = frozenset({
     "p", "div", "span", "figure", "figcaption", "blockquote", "strong", "b", "em", "i", "u", "s",
     "small", "big", "font", "center", "h1", "h2", "h3", "h4", "h5", "h6", "a", "sup", "sub", "mark",
     "label", "picture", "ul", "ol", "li", "dl", "dt", "dd", "code", "cite", "q", "abbr", "time",
-    "ins", "del", "strike", "tt", "noscript", _UNWRAP,
+    "ins", "del", "strike", "tt",
 })
 _PRE_TAGS = frozenset({"pre", "textarea", "xmp", "listing", "plaintext"})
 
@@ -269,30 +278,35 @@ def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher
     """One walk over the tree: drop never-content elements (script, style, forms …) with their
     insides, unwrap <noscript> fallbacks (drop them after the lazy image they duplicate), turn
     sectioning tags into <div>s; return the selector-litter matches and the media/link elements."""
-    etree.strip_elements(body, *litter_rules.NON_CONTENT_TAGS, with_tail=False)
-    litter: list[tuple[etree._Element, str]] = []
+    etree.strip_elements(body, *_NON_CONTENT, with_tail=False)
+    litter = matcher.complex_matches(body)
+    matched = {element for element, _name in litter}
     media: list[etree._Element] = []
-    matched: set[etree._Element] = set()
     for element in body.iter():
         tag = element.tag
-        if not isinstance(tag, str):
+        if not isinstance(tag, str) or element is body:
             continue
+        name = matcher.match(element)
+        if name:
+            if element not in matched and not any(a in matched for a in element.iterancestors()):
+                litter.append((element, name))
+            matched.add(element)
+            continue  # it goes; don't rename or unwrap it
         if tag in _MEDIA_AND_LINKS:
             media.append(element)
         elif tag in _AS_DIV:
             element.tag = "div"
+        elif tag == "image":
+            element.tag = "img"  # as HTML5 parsers (and so nh3) read it
+            media.append(element)
         elif tag == "noscript":
             previous = element.getprevious()
             lazy = previous is not None and previous.tag == "img" and element.find(".//img") is not None
             element.tag = "del-noscript" if lazy else _UNWRAP
-        if element.attrib:
-            name = matcher.match(element)
-            if name and not any(a in matched for a in element.iterancestors()):
-                matched.add(element)
-                litter.append((element, name))
+        elif tag not in ALLOWED_TAGS:
+            element.tag = _UNWRAP  # nh3 would unwrap it; do it now so both passes see one tree
     etree.strip_elements(body, "del-noscript", with_tail=False)
     etree.strip_tags(body, _UNWRAP)
-    litter += matcher.complex_matches(body)
     return litter, media
 
 
@@ -506,7 +520,8 @@ def _strip_images(body: etree._Element) -> None:
 
 
 def _drop_empty(body: etree._Element) -> None:
-    """Remove wrappers left with no text and no media (children are visited before parents)."""
+    """Remove wrappers left with no text and no media (children are visited before parents).
+    An empty inline element leaves its whitespace behind: `a<span> </span>b` keeps its space."""
     has_content: set[etree._Element] = set()
     for element in reversed(list(body.iter())):
         if element is body:
@@ -517,8 +532,12 @@ def _drop_empty(body: etree._Element) -> None:
             or any(child in has_content or not _BLANK.fullmatch(child.tail or "") for child in element)
         ):
             has_content.add(element)
-        else:
-            drop_tree(element)
+            continue
+        if element.tag not in BLOCK_TAGS:
+            whitespace = "".join(element.itertext())
+            if whitespace:
+                element.tail = whitespace + (element.tail or "")
+        drop_tree(element)
 
 
 def _normalise_whitespace(body: etree._Element, controls: bool) -> None:
@@ -545,20 +564,21 @@ def _normalise_whitespace(body: etree._Element, controls: bool) -> None:
             element.remove(element[-1])
         element.text = (element.text or "").lstrip(" ") or None
         for child in element:
-            tag = child.tag
-            if tag in BLOCK_TAGS:
+            if child.tag in BLOCK_TAGS:
                 previous = child.getprevious()
                 if previous is None:
-                    element.text = (element.text or "").rstrip(" \n") or None
+                    text = (element.text or "").rstrip(" \n")
+                    element.text = text + "\n" if text else None
                 else:
                     previous.tail = (previous.tail or "").rstrip(" \n") + "\n"
-                child.tail = "\n" + (child.tail or "").lstrip(" \n")
-            elif tag == "br":
                 child.tail = "\n" + (child.tail or "").lstrip(" \n")
         if len(element):
             element[-1].tail = (element[-1].tail or "").rstrip(" \n") or None
         else:
             element.text = (element.text or "").rstrip(" ") or None
+    for br in body.iter("br"):
+        if br not in in_pre:
+            br.tail = "\n" + (br.tail or "").lstrip(" \n")
     body.text = (body.text or "").lstrip() or None
 
 

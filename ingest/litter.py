@@ -293,12 +293,6 @@ RULES: tuple[LitterRule, ...] = (
 
 MAX_LINE = 400  # longer lines are prose, never litter
 
-# Elements that are never article content: dropped with everything inside them.
-NON_CONTENT_TAGS = (
-    "script", "style", "template", "head", "title", "meta", "link", "base", "object", "embed",
-    "applet", "frame", "frameset", "noembed", "noframes", "xmp", "plaintext", "textarea", "select",
-    "button", "input", "form", "svg", "math", "canvas", "map", "dialog", "param",
-)
 LINE_RULES = tuple(rule for rule in RULES if rule.line)
 SUFFIX_RULES = tuple(rule for rule in RULES if rule.suffix)
 # The whole-document line scan only runs when the lower-cased text holds one of these
