@@ -43,7 +43,7 @@ class ParsedFeed:
 
 def parse_feed(body: bytes, *, feed_name: str, base_url: str | None = None,
                content_type: str | None = None) -> ParsedFeed:
-    """Parse `body` (already fetched and size-checked) into a ParsedFeed.
+    """Parse `body` (UTF-8, already fetched and size-checked) into a ParsedFeed.
 
     Raises ParseError when the document has no feed in it; a recoverable problem
     (feedparser's bozo on a document that still yielded entries) becomes a warning.
@@ -51,7 +51,11 @@ def parse_feed(body: bytes, *, feed_name: str, base_url: str | None = None,
     stripped = body.lstrip()
     if stripped[:1] == b"{" or (content_type or "").endswith("json"):
         return _parse_json_feed(stripped, feed_name)
-    headers = {"content-location": base_url} if base_url else {}
+    # The fetcher hands over UTF-8 bytes whose XML declaration is right (ingest.encoding), so
+    # the document is declared as XML in UTF-8 whatever the server's Content-Type said.
+    headers = {"content-type": "application/xml; charset=utf-8"}
+    if base_url:
+        headers["content-location"] = base_url
     parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False,
                               response_headers=headers)
     warnings = []
