@@ -184,6 +184,8 @@ class ServeConfig(Strict):
     port: int = Field(8080, ge=0, le=65535)
     token_env: str | None = None
     threads: int = Field(8, ge=1, le=128)
+    engine: Literal["granian", "waitress"] = "granian"
+    workers: int = Field(1, ge=1, le=64)
 
 
 class WorkerConfig(Strict):

@@ -1,10 +1,15 @@
-"""`feedrelay serve`: the read-only HTTP server for the feed targets' files (waitress, WSGI).
+"""`feedrelay serve`: the read-only HTTP server for the feed targets' files (WSGI).
 
 Each `feed` target's files are served under `/<target name>/` (`atom.xml`, `rss.xml`,
 `feed.json`, archive pages); the first feed target's also at `/`. Responses carry a strong ETag
 (a hash of the bytes) and Last-Modified, answer conditional requests with 304, and are gzipped
 when the client accepts it. Files are re-read only when their stat changes. `/healthz` reports
-liveness. Other routes (dashboard, metrics) are added with `FeedServer.add_route`.
+liveness. Other routes (dashboard, metrics) are added with `FeedServer.add_route` in `make_app`.
+
+The app runs under granian (a Rust HTTP server with a WSGI interface; `serve.workers`
+processes, `serve.threads` threads each; default) or waitress (pure Python, `serve.engine:
+waitress`). Granian workers build the app themselves from the config file named in
+`FEEDRELAY_SERVE_CONFIG`.
 """
 
 from __future__ import annotations
@@ -24,8 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import waitress
+from granian import Granian
+from granian.constants import Interfaces
+from granian.log import LogLevels
 
-from feedrelay.config import Config, FeedTargetConfig
+from feedrelay.config import Config, FeedTargetConfig, load_config
 from feedrelay.dashboard import add_operator_routes
 
 log = logging.getLogger("feedrelay.serve")
@@ -39,6 +47,7 @@ CONTENT_TYPES = {
 }
 CACHE_CONTROL = "public, max-age=60"
 GZIP_MIN_BYTES = 512
+CONFIG_ENV = "FEEDRELAY_SERVE_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -186,12 +195,25 @@ def make_app(config: Config) -> FeedServer:
     return add_operator_routes(FeedServer(directories), config)
 
 
-def serve(config: Config, app: WSGIApp | None = None) -> None:
-    """Run the server in the foreground (waitress) until interrupted."""
+def app_from_environment() -> FeedServer:
+    """The app for the config file in `$FEEDRELAY_SERVE_CONFIG` (granian's factory, per worker)."""
+    return make_app(load_config(os.environ[CONFIG_ENV]))
+
+
+def serve(config: Config) -> None:
+    """Run the server in the foreground until interrupted."""
     settings = config.serve
-    log.info("serving feeds on http://%s:%s/", settings.host, settings.port)
-    waitress.serve(app or make_app(config), host=settings.host, port=settings.port, threads=settings.threads,
-                   ident="feedrelay", clear_untrusted_proxy_headers=True)
+    log.info("serving feeds on http://%s:%s/ (%s)", settings.host, settings.port, settings.engine)
+    if settings.engine == "waitress":
+        waitress.serve(make_app(config), host=settings.host, port=settings.port, threads=settings.threads,
+                       ident="feedrelay", clear_untrusted_proxy_headers=True)
+        return
+    if config.path is None:
+        raise ValueError("granian needs the config file's path (its workers load it)")
+    os.environ[CONFIG_ENV] = str(config.path)
+    Granian(f"{__name__}:app_from_environment", factory=True, interface=Interfaces.WSGI, address=settings.host,
+            port=settings.port, workers=settings.workers, blocking_threads=settings.threads,
+            log_enabled=True, log_level=LogLevels.warning).serve()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

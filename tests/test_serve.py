@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import json
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,30 +17,61 @@ from pathlib import Path
 import pytest
 import waitress
 
-from feedrelay.config import parse_config
-from feedrelay.serve import FeedServer, make_app
+from feedrelay.config import FeedTargetConfig, parse_config
+from feedrelay.serve import make_app
 from publish.feedfiles import FeedFilesTarget
 from tests.support.entries import ListArchive, make_entry
 
 CONFIG = """
 targets:
-  - {name: main, type: feed, dir: out}
-  - {name: second, type: feed, dir: out2, formats: [atom]}
+  - {{name: main, type: feed, dir: out}}
+  - {{name: second, type: feed, dir: out2, formats: [atom]}}
+serve: {{host: 127.0.0.1, port: {port}, engine: {engine}, threads: 2}}
 """
+ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[FeedServer, int, Path]]:
-    config = parse_config(CONFIG, tmp_path / "config.yaml")
-    target = FeedFilesTarget(config.targets[0], tmp_path / "out")  # type: ignore[arg-type]
-    target.flush(ListArchive([make_entry(i) for i in range(1, 6)]))
-    app = make_app(config)
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield app, server.effective_port, tmp_path / "out"
-    server.close()
-    thread.join(5)
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def render(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    config = FeedTargetConfig(name="main", type="feed", dir=out)
+    FeedFilesTarget(config, out).flush(ListArchive([make_entry(i) for i in range(1, 6)]))
+    return out
+
+
+@pytest.fixture(scope="module", params=["granian", "waitress"])
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """`feedrelay serve` as its own process, with each engine."""
+    tmp_path = tmp_path_factory.mktemp(f"serve-{request.param}")
+    out = render(tmp_path)
+    port = free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.format(port=port, engine=request.param))
+    process = subprocess.Popen([sys.executable, "-m", "feedrelay.cli", "-c", str(config), "serve"], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_until_up(port, process)
+        yield port, out
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if process.poll() is not None:
+            pytest.fail(f"feedrelay serve exited: {process.stderr.read().decode() if process.stderr else ''}")
+        try:
+            get(port, "/healthz")
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail("feedrelay serve did not start")
 
 
 def get(port: int, path: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -54,9 +89,9 @@ def get(port: int, path: str, method: str = "GET", **headers: str) -> tuple[int,
     ("/feed.json", "application/feed+json; charset=utf-8"),
     ("/main/atom.xml", "application/atom+xml; charset=utf-8"),
 ])
-def test_files_are_served_with_type_and_validators(site: tuple[FeedServer, int, Path], path: str,
+def test_files_are_served_with_type_and_validators(site: tuple[int, Path], path: str,
                                                      content_type: str) -> None:
-    _, port, out = site
+    port, out = site
     status, headers, body = get(port, path)
     assert status == 200
     assert headers["content-type"] == content_type
@@ -66,8 +101,8 @@ def test_files_are_served_with_type_and_validators(site: tuple[FeedServer, int, 
     assert headers["vary"] == "Accept-Encoding"
 
 
-def test_revalidation_answers_304_until_the_file_changes(site: tuple[FeedServer, int, Path]) -> None:
-    _, port, out = site
+def test_revalidation_answers_304_until_the_file_changes(site: tuple[int, Path]) -> None:
+    port, out = site
     _, headers, _ = get(port, "/atom.xml")
     status, again, body = get(port, "/atom.xml", **{"If-None-Match": headers["etag"]})
     assert (status, body) == (304, b"") and again["etag"] == headers["etag"]
@@ -81,8 +116,8 @@ def test_revalidation_answers_304_until_the_file_changes(site: tuple[FeedServer,
     assert status == 200 and b"Story five" in body and changed["etag"] != headers["etag"]
 
 
-def test_gzip_when_accepted(site: tuple[FeedServer, int, Path]) -> None:
-    _, port, out = site
+def test_gzip_when_accepted(site: tuple[int, Path]) -> None:
+    port, out = site
     status, headers, body = get(port, "/feed.json", **{"Accept-Encoding": "br;q=0.5, gzip"})
     assert status == 200 and headers["content-encoding"] == "gzip"
     assert gzip.decompress(body) == (out / "feed.json").read_bytes()
@@ -93,21 +128,35 @@ def test_gzip_when_accepted(site: tuple[FeedServer, int, Path]) -> None:
     assert "content-encoding" not in get(port, "/feed.json", **{"Accept-Encoding": "gzip;q=0"})[1]
 
 
-def test_head_healthz_errors_and_extra_routes(site: tuple[FeedServer, int, Path]) -> None:
-    app, port, _ = site
+def test_head_healthz_and_errors(site: tuple[int, Path]) -> None:
+    port, _ = site
     status, headers, body = get(port, "/atom.xml", "HEAD")
     assert status == 200 and body == b"" and int(headers["content-length"]) > 0
     status, headers, body = get(port, "/healthz")
-    assert status == 200 and b'"status": "ok"' in body
+    assert status == 200 and json.loads(body) == {"status": "ok", "feeds": {"main": True, "second": False, "/": True}}
     assert get(port, "/nothing.xml")[0] == 404
     assert get(port, "/second/atom.xml")[0] == 404  # configured but not rendered yet
     assert get(port, "/../config.yaml")[0] == 404
     assert get(port, "/main/../../config.yaml")[0] == 404
     assert get(port, "/atom.xml", "POST")[0] == 405
 
+
+def test_extra_routes_can_be_added(tmp_path: Path) -> None:
+    render(tmp_path)
+    config = parse_config(CONFIG.format(port=0, engine="waitress"), tmp_path / "config.yaml")
+    app = make_app(config)
+
     def hello(environ, start_response):  # type: ignore[no-untyped-def]
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"hello"]
 
     app.add_route("/extra", hello)
-    assert get(port, "/extra")[2] == b"hello"
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=1)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert get(server.effective_port, "/extra")[2] == b"hello"
+        assert get(server.effective_port, "/main/atom.xml")[0] == 200
+    finally:
+        server.close()
+        thread.join(5)
