@@ -6,8 +6,9 @@ original — and MinHash estimates exactly that set overlap, with a banding sche
 hit probability `1 - (1 - J**r)**b` can be tuned and reasoned about. SimHash approximates a
 weighted cosine, cannot express containment, and its Hamming-ball lookups need many
 permuted tables to be index-friendly. Excerpts get their own small "lead" MinHash over the first
-`LEAD_WORDS` words, so an excerpt finds the full article (and vice versa) although their
-whole-text Jaccard is tiny.
+`LEAD_WORDS` words (and over a second window a little further in, which survives a byline or
+dateline in front of one copy), so an excerpt finds the full article (and vice versa) although
+their whole-text Jaccard is tiny.
 
 Index: one row per (band, value, item) in `neardup_bands`, primary key (band, value, item_id),
 so finding candidates is one index lookup per band, never a scan. Candidates are only hints:
@@ -33,8 +34,9 @@ from store.identity import title_overlap, titles_conflict, words
 
 SHINGLE = 3
 FULL_BANDS, FULL_ROWS = 16, 4
-LEAD_BANDS, LEAD_ROWS = 10, 2
+LEAD_BANDS, LEAD_ROWS = 8, 2
 LEAD_WORDS = 32
+LEAD_OFFSETS = (0, 16)  # a second window survives a byline or dateline in front of the text
 MIN_WORDS = 20
 MIN_SHINGLES = 8
 MAX_CANDIDATES = 12
@@ -83,8 +85,13 @@ def fingerprint(text: str) -> list[tuple[int, int]]:
         return []
     full_n = FULL_BANDS * FULL_ROWS
     full = _minhash(shingles(tokens), _A[:full_n], _B[:full_n])
-    lead = _minhash(shingles(tokens[:LEAD_WORDS]), _A[full_n:], _B[full_n:])
-    return _band_values(full, FULL_ROWS, 0) + _band_values(lead, LEAD_ROWS, FULL_BANDS)
+    bands = _band_values(full, FULL_ROWS, 0)
+    for offset in LEAD_OFFSETS:
+        window = tokens[offset:offset + LEAD_WORDS]
+        if offset == 0 or len(window) >= MIN_WORDS:
+            lead = _minhash(shingles(window), _A[full_n:], _B[full_n:])
+            bands.extend(b for b in _band_values(lead, LEAD_ROWS, FULL_BANDS) if b not in bands)
+    return bands
 
 
 def band_query(bands: list[tuple[int, int]]) -> Select[tuple[int]]:
@@ -181,7 +188,8 @@ class NearDuplicates:
                 hits[item_id] = hits.get(item_id, 0) + 1
         if not hits:
             return []
-        chosen = sorted(hits, key=hits.__getitem__, reverse=True)[:MAX_CANDIDATES]
+        # Most shared bands first; among equals the newest (copies follow their original soon).
+        chosen = sorted(hits, key=lambda i: (hits[i], i), reverse=True)[:MAX_CANDIDATES]
         rows = session.execute(
             select(models.Item.id, models.Item.story_id, models.Item.feed_id, models.Item.title,
                    models.Item.data)

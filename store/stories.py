@@ -23,6 +23,7 @@ from store.identity import (
     digest,
     exact_keys,
     per_feed_keys,
+    plain_title,
     text_hash,
     url_key,
     words,
@@ -33,6 +34,8 @@ TargetFilter = Callable[[Item, models.Feed], bool]
 Match = tuple[int, float, str]
 CONTRADICTION_WORDS = 40
 CONTRADICTION_CONTAINMENT = 0.2
+SHORT_TEXT_WORDS = 5
+AGREEMENT_CONTAINMENT = 0.5
 
 
 class NearDuplicateFinder(Protocol):
@@ -87,6 +90,7 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
     items = list(items)
     _check_guid_mode(session, feed, items, report)
     keys = per_feed_keys(items, feed.guid_mode)
+    shared = _links_shared_in_batch(items)
     existing = {
         row.key: row
         for row in session.scalars(
@@ -97,7 +101,7 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
         reason = filtered[index] if filtered else None
         row = existing.get(key)
         if row is not None:
-            _refresh(session, row, item, feed, policy, report, now)
+            _refresh(session, row, item, feed, policy, report, now, shared)
             continue
         row = _insert_item(session, feed, item, key, now, reason)
         if row is None:  # another worker stored it a moment ago
@@ -106,7 +110,7 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
         if reason:
             report.filtered += 1
             continue
-        _assign_story(session, row, item, feed, policy, report, now)
+        _assign_story(session, row, item, feed, policy, report, now, shared)
     if deleted:
         _apply_tombstones(session, feed, deleted, policy, report, now)
     if feed.id in policy.complete_feeds and items:
@@ -116,6 +120,16 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
             retract(session, row, feed, policy, now)
             report.retracted += 1
     return report
+
+
+def _links_shared_in_batch(items: list[Item]) -> set[str]:
+    """URL keys that several items of one document carry (comment anchors, a link post pointing
+    at the feed itself, one "source" for everything): no article's identity."""
+    seen: dict[str, int] = {}
+    for item in items:
+        for key in {url_key(item.link), url_key(item.source_link)} - {None}:
+            seen[key] = seen.get(key, 0) + 1
+    return {key for key, count in seen.items() if count > 1}
 
 
 def _check_guid_mode(session: Session, feed: models.Feed, items: list[Item], report: StoreReport) -> None:
@@ -180,7 +194,7 @@ def _insert_item(session: Session, feed: models.Feed, item: Item, key: str, now:
 
 
 def _refresh(session: Session, row: models.Item, item: Item, feed: models.Feed, policy: StorePolicy,
-             report: StoreReport, now: datetime) -> None:
+             report: StoreReport, now: datetime, shared: set[str]) -> None:
     """A known item: unchanged writes nothing; changed content is a new revision; a deleted item
     that reappears is restored (an update of its story, never a new story)."""
     new_hash = content_hash(item)
@@ -202,7 +216,7 @@ def _refresh(session: Session, row: models.Item, item: Item, feed: models.Feed, 
     report.updated += 1
     if row.story_id is None:
         return
-    _claim_keys(session, exact_keys(item), row.story_id)
+    _claim_keys(session, [(k, r) for k, r in exact_keys(item) if k not in shared], row.story_id)
     if policy.near_duplicate is not None:
         if item.deleted:
             policy.near_duplicate.forget(session, row.id)
@@ -242,9 +256,9 @@ def _apply_tombstones(session: Session, feed: models.Feed, refs: Sequence[str], 
 
 
 def _assign_story(session: Session, row: models.Item, item: Item, feed: models.Feed,
-                  policy: StorePolicy, report: StoreReport, now: datetime) -> None:
-    keys = exact_keys(item)
-    match = _find_by_keys(session, keys, item)
+                  policy: StorePolicy, report: StoreReport, now: datetime, shared: set[str]) -> None:
+    keys = [(key, reason) for key, reason in exact_keys(item) if key not in shared]
+    match = _find_by_keys(session, keys, item, feed.id)
     if match is None and policy.near_duplicate is not None:
         match = policy.near_duplicate.find(session, item, row)
     if match is not None:
@@ -277,9 +291,9 @@ def _remember(session: Session, row: models.Item, item: Item, policy: StorePolic
         policy.near_duplicate.remember(session, row, item)
 
 
-def _find_by_keys(session: Session, keys: list[tuple[str, str]], item: Item) -> Match | None:
-    """The story owning the strongest of `keys`; a URL match whose texts plainly disagree
-    (a link blog's commentary on the same page) is not taken."""
+def _find_by_keys(session: Session, keys: list[tuple[str, str]], item: Item, feed_id: int) -> Match | None:
+    """The story owning the strongest of `keys`. A URL match must not be contradicted by the
+    texts (see `_url_match_holds`)."""
     if not keys:
         return None
     found = dict(session.execute(
@@ -289,25 +303,39 @@ def _find_by_keys(session: Session, keys: list[tuple[str, str]], item: Item) -> 
     for key, reason in keys:  # keys are in order of strength
         if key not in found:
             continue
-        if key.startswith("u:") and _texts_contradict(session, found[key], item):
+        if key.startswith("u:") and not _url_match_holds(session, found[key], item, feed_id):
             continue
         return found[key], 1.0, reason
     return None
 
 
-def _texts_contradict(session: Session, story_id: int, item: Item) -> bool:
+def _url_match_holds(session: Session, story_id: int, item: Item, feed_id: int) -> bool:
+    """Whether a shared URL really means the same article.
+
+    Within one feed (a re-issue under a new GUID) the texts must agree, since comment feeds and
+    link posts give many items one page URL. Across feeds, long texts must not plainly disagree
+    (two link blogs commenting on the same page).
+    """
+    rows = session.execute(select(models.Item.feed_id, models.Item.title, models.Item.data).where(
+        models.Item.story_id == story_id, models.Item.status == "active").limit(8)).all()
     mine = set(words(item.text))
-    if len(mine) < CONTRADICTION_WORDS:
-        return False
-    texts = session.scalars(select(models.Item.data).where(
-        models.Item.story_id == story_id, models.Item.status == "active").limit(5))
+    same_feed = [r for r in rows if r.feed_id == feed_id]
+    if same_feed:
+        return any(_texts_agree(mine, item.title, r.title, r.data) for r in same_feed)
     overlaps = []
-    for data in texts:
-        theirs = set(words((data or {}).get("text") or ""))
-        if len(theirs) < CONTRADICTION_WORDS:
-            return False
+    for row in rows:
+        theirs = set(words((row.data or {}).get("text") or ""))
+        if min(len(mine), len(theirs)) < CONTRADICTION_WORDS:
+            return True
         overlaps.append(len(mine & theirs) / min(len(mine), len(theirs)))
-    return bool(overlaps) and max(overlaps) < CONTRADICTION_CONTAINMENT
+    return not overlaps or max(overlaps) >= CONTRADICTION_CONTAINMENT
+
+
+def _texts_agree(mine: set[str], title: str, their_title: str, data: dict | None) -> bool:
+    theirs = set(words((data or {}).get("text") or ""))
+    if min(len(mine), len(theirs)) < SHORT_TEXT_WORDS:
+        return plain_title(title) == plain_title(their_title) and mine == theirs
+    return len(mine & theirs) / min(len(mine), len(theirs)) >= AGREEMENT_CONTAINMENT
 
 
 def _claim_keys(session: Session, keys: list[tuple[str, str]], story_id: int) -> int | None:
