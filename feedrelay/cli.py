@@ -20,7 +20,7 @@ from feedrelay import __version__
 from feedrelay.config import Config, ConfigError, load_config
 from feedrelay.explain import register_explain
 from feedrelay.feeds_cli import register_feeds
-from feedrelay.logs import setup_logging
+from feedrelay.logs import register_config_secrets, setup_logging
 from feedrelay.opml import register_opml
 from feedrelay.preview import register_preview
 from feedrelay.serve import register_serve
@@ -143,13 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_format or "text", args.log_level or "WARNING")
     try:
-        if args.log_format is None or args.log_level is None:
-            try:
-                config = load(args)
+        try:
+            config = load(args)
+            register_config_secrets(config)
+            if args.log_format is None or args.log_level is None:
                 setup_logging(args.log_format or config.log.format,
                               args.log_level or (config.log.level if args.command in ("run", "serve") else "WARNING"))
-            except ConfigError:
-                pass
+        except ConfigError:
+            pass
         return args.func(args)
     except ConfigError as exc:
         for error in exc.errors:

@@ -27,6 +27,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from feedrelay.config import Config, ConfigError, load_config
+from feedrelay.logs import register_config_secrets
 from feedrelay.metrics import start_metrics_server
 from feedrelay.pipeline import FeedOutcome, Relay
 
@@ -134,6 +135,7 @@ class Daemon:
         except ConfigError as exc:
             log.error("config reload rejected, keeping the running config:\n%s", exc)
             return
+        register_config_secrets(config)
         old = self.relay
         self.relay = Relay(config, owner=old.owner)
         log.info("config reloaded: %d feeds, %d targets", len(config.feeds), len(config.targets))
