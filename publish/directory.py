@@ -18,8 +18,9 @@ from ruamel.yaml import YAML
 
 from feedrelay.config import DirectoryTargetConfig
 from feedrelay.items import Entry
+from publish.attribution import apply_attribution
 from publish.base import Archive, TargetError
-from publish.render import entry_html, published_at, source_info, write_atomic
+from publish.render import published_at, source_info, write_atomic
 
 _SAFE_NAME = re.compile(r"^[\w.-]+\.md$")
 
@@ -84,7 +85,7 @@ class DirectoryTarget:
             front["summary"] = item.summary
         buffer = io.StringIO()
         self.yaml.dump({k: v for k, v in front.items() if v is not None}, buffer)
-        return f"---\n{buffer.getvalue()}---\n\n{entry_html(entry, self.config.attribution)}\n"
+        return f"---\n{buffer.getvalue()}---\n\n{apply_attribution(self.config.attribution, entry)}\n"
 
     def flush(self, archive: Archive) -> None:
         """Nothing to do: every delivery wrote its file."""

@@ -21,8 +21,9 @@ from lxml import etree
 
 from feedrelay.config import FeedTargetConfig
 from feedrelay.items import Entry, utcnow
+from publish.attribution import apply_attribution
 from publish.base import Archive
-from publish.render import entry_html, json_feed_item, mime_type, published_at, write_atomic
+from publish.render import json_feed_item, mime_type, published_at, write_atomic
 
 ATOM = "http://www.w3.org/2005/Atom"
 HISTORY = "http://purl.org/syndication/history/1.0"
@@ -183,7 +184,7 @@ class FeedFilesTarget:
             _sub(node, "category", term=_clean(term))
         if item.summary:
             _sub(node, "summary", item.summary, type="text")
-        _sub(node, "content", entry_html(entry, self.config.attribution), type="html")
+        _sub(node, "content", apply_attribution(self.config.attribution, entry), type="html")
         source = _sub(node, "source")
         _sub(source, "title", entry.source_title)
         if entry.source_url:
@@ -226,7 +227,7 @@ class FeedFilesTarget:
             etree.SubElement(node, f"{{{DC}}}creator").text = _clean(name)
         for term in dict.fromkeys([*item.categories, *item.tags]):
             _plain(node, "category", term)
-        html = entry_html(entry, self.config.attribution)
+        html = apply_attribution(self.config.attribution, entry)
         _plain(node, "description", item.summary or html)
         etree.SubElement(node, f"{{{CONTENT}}}encoded").text = _clean(html)
         if item.enclosures:

@@ -1,4 +1,4 @@
-"""Pieces several targets share: the published HTML of an entry, the JSON Feed item shape, and
+"""Pieces several targets share: dates, media types, source details, the JSON Feed item shape and
 atomic file writes."""
 
 from __future__ import annotations
@@ -11,22 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from feedrelay.items import Entry
-
-
-def entry_html(entry: Entry, attribution: str | None) -> str:
-    """The entry's clean HTML with the attribution template applied (if configured).
-
-    A template that places `{content}` itself yields the whole body; any other is appended.
-    """
-    html = entry.item.content_html or entry.item.summary
-    if not attribution:
-        return html
-    from publish.attribution import render_attribution  # only needed when a template is configured
-
-    rendered = render_attribution(attribution, entry)
-    if "{content}" in attribution:
-        return rendered
-    return f"{html}\n{rendered}" if rendered else html
+from publish.attribution import apply_attribution
 
 
 def published_at(entry: Entry) -> datetime:
@@ -57,7 +42,7 @@ def json_feed_item(entry: Entry, attribution: str | None) -> dict[str, Any]:
     if item.source_link and item.source_link != item.link:
         data["external_url"] = item.source_link
     data["title"] = item.title
-    data["content_html"] = entry_html(entry, attribution)
+    data["content_html"] = apply_attribution(attribution, entry)
     if item.summary:
         data["summary"] = item.summary
     if item.image:

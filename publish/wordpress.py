@@ -22,12 +22,12 @@ from bs4 import BeautifulSoup
 
 from feedrelay.config import WordPressTargetConfig
 from feedrelay.items import Entry
+from publish.attribution import apply_attribution
 from publish.base import Archive, TargetError
-from publish.render import entry_html
 
 log = logging.getLogger("feedrelay.publish.wordpress")
 
-DEFAULT_ATTRIBUTION_HTML = '<p class="feedrelay-source">Source: <a href="{link}">{title}</a></p>'
+DEFAULT_ATTRIBUTION = '{content}\n<p class="feedrelay-source">Source: <a href="{source_link}">{source_title}</a></p>'
 LOOKUP_STATUSES = "publish,future,draft,pending,private,trash"
 IMAGE_ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/gif,image/*;q=0.8"
 IMAGE_MAX_BYTES = 20 * 1024 * 1024
@@ -129,9 +129,7 @@ class WordPressTarget:
 
     def _post_body(self, entry: Entry) -> dict[str, Any]:
         item = entry.item
-        content = entry_html(entry, self.config.attribution)
-        if not self.config.attribution:
-            content += "\n" + self._default_attribution(entry)
+        content = apply_attribution(self.config.attribution or DEFAULT_ATTRIBUTION, entry)
         body: dict[str, Any] = {"title": item.title, "excerpt": self._excerpt(entry)}
         if self.config.featured_image != "off":
             featured, content = self._images(entry, content)
@@ -143,12 +141,6 @@ class WordPressTarget:
         if item.published:
             body["date_gmt"] = item.published.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
         return body
-
-    def _default_attribution(self, entry: Entry) -> str:
-        link = entry.item.source_link or entry.item.link or entry.source_url
-        if not link:
-            return ""
-        return DEFAULT_ATTRIBUTION_HTML.format(link=html.escape(link), title=html.escape(entry.source_title))
 
     def _excerpt(self, entry: Entry) -> str:
         """The summary, then the canonical source link (themes and feeds show excerpts)."""

@@ -174,3 +174,13 @@ def test_only_configured_formats_are_written(tmp_path: Path, formats: list[str])
     make_target(tmp_path, formats=formats).flush(ListArchive([make_entry(1)]))
     names = {"atom": "atom.xml", "rss": "rss.xml", "json": "feed.json"}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[f] for f in formats)
+
+
+def test_the_attribution_template_credits_the_source(tmp_path: Path) -> None:
+    template = '<p class="via">From <a href="{source_link}">{source_title}</a></p>'
+    make_target(tmp_path, attribution=template).flush(ListArchive([make_entry(1)]))
+    credit = '<p class="via">From <a href="https://origin.example/original-1/">Source Blog</a></p>'
+    content = parse_clean(tmp_path / "atom.xml").entries[0].content[0].value
+    assert content.startswith("<p>Body of story 1") and content.endswith(credit)
+    assert assert_valid_json_feed(tmp_path / "feed.json")["items"][0]["content_html"].endswith(credit)
+    assert credit in parse_clean(tmp_path / "rss.xml").entries[0].content[0].value
