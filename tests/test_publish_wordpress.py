@@ -23,7 +23,11 @@ from store import models
 from tests.support.entries import make_entry, revise
 from tests.support.outbox import Store
 from tests.support.server import LocalServer, Response
-from tests.support.wordpress import WordPressSite, wordpress_site  # noqa: F401  (fixture)
+from tests.support.wordpress import (  # noqa: F401  (fixtures)
+    WordPressSite,
+    wordpress_pretty_site,
+    wordpress_site,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -245,3 +249,42 @@ def test_pipeline_delivers_stories_and_revisions_once(
     assert len(posts) == 3
     assert f"Pipeline {marker} 0 revised" in {p["title"]["raw"] for p in posts}
     store.close()
+
+
+def test_pretty_permalinks_use_wp_json_and_plain_ones_fall_back(
+        wordpress_site: WordPressSite, wordpress_pretty_site: WordPressSite,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for site, pretty in ((wordpress_pretty_site, True), (wordpress_site, False)):
+        monkeypatch.setenv("FEEDRELAY_TEST_WP_PASS", site.password)
+        target = WordPressTarget(wp_config(site, "FEEDRELAY_TEST_WP_PASS", featured_image="off"), None)
+        ref = target.deliver(make_entry(story_id(), title=f"Permalinks {pretty}"), None)
+        assert target._pretty is pretty
+        assert site.rest("GET", f"/wp/v2/posts/{ref}", context="edit")["title"]["raw"] == f"Permalinks {pretty}"
+
+
+def test_images_blocked_by_the_ssrf_guard_are_skipped(
+        wordpress_site: WordPressSite, password_env: str, images: LocalServer) -> None:  # noqa: F811
+    guarded = Fetcher(HttpSettings())  # loopback is a private address: refused
+    target = WordPressTarget(wp_config(wordpress_site, password_env), guarded)
+    hits = images.hits("/lead.jpg")
+    ref = target.deliver(make_entry(story_id(), image=images.url("/lead.jpg") + "?blocked"), None)
+    guarded.close()
+    assert wordpress_site.rest("GET", f"/wp/v2/posts/{ref}", context="edit")["featured_media"] == 0
+    assert images.hits("/lead.jpg") == hits
+
+
+@pytest.mark.parametrize(("status", "headers"), [(503, {}), (429, {"Retry-After": "120"}), (500, {})])
+def test_overload_and_outages_are_retried_later(status: int, headers: dict[str, str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEEDRELAY_TEST_WP_ANY", "x")
+    with LocalServer() as busy:
+        busy.route("/", Response(status, b'{"code":"busy","message":"try later"}',
+                                 {"Content-Type": "application/json", **headers}))
+        config = WordPressTargetConfig(type="wordpress", name="busy", url=busy.url(""), username="u",
+                                       password_env="FEEDRELAY_TEST_WP_ANY")
+        with pytest.raises(TargetError) as caught:
+            WordPressTarget(config, None).deliver(make_entry(1), None)
+    assert caught.value.retry and not caught.value.pause
+    assert str(status) in str(caught.value)
+    if headers:
+        assert "Retry-After 120" in str(caught.value)

@@ -1,6 +1,6 @@
 """A real WordPress on loopback for tests, started with `scripts/wordpress-test-server.sh`.
 
-The `wordpress_site` fixture (session-scoped) skips with the reason when PHP, WordPress or MariaDB
+The `wordpress_site` and `wordpress_pretty_site` fixtures (session-scoped) skips with the reason when PHP, WordPress or MariaDB
 are missing, unless CI=true, where a missing service is a failure.
 """
 
@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,16 +58,16 @@ def _unavailable() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def wordpress_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPressSite]:
-    """Start a fresh WordPress site (own docroot and database) for the test session."""
+@contextmanager
+def running_site(directory: Path, *, pretty_permalinks: bool = False) -> Iterator[WordPressSite]:
+    """Start a fresh site (own docroot and database) in `directory`; skip or fail if impossible."""
     reason = _unavailable()
     if reason:
         if os.environ.get("CI") == "true":
             pytest.fail(f"WordPress tests need a local WordPress: {reason}")
         pytest.skip(reason)
-    directory = tmp_path_factory.mktemp("wordpress")
-    env = {**os.environ, "WP_TEST_DIR": str(directory), "WP_TEST_DB": f"feedrelay_wp_{uuid.uuid4().hex[:12]}"}
+    env = {**os.environ, "WP_TEST_DIR": str(directory), "WP_TEST_DB": f"feedrelay_wp_{uuid.uuid4().hex[:12]}",
+           "WP_TEST_PRETTY_PERMALINKS": "1" if pretty_permalinks else "0"}
     started = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=600)
     if started.returncode:
         pytest.fail(f"scripts/wordpress-test-server.sh start failed:\n{started.stderr}")
@@ -75,3 +76,17 @@ def wordpress_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPre
         yield WordPressSite(values["WP_URL"], values["WP_USER"], values["WP_APP_PASSWORD"].strip("'"))
     finally:
         subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def wordpress_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPressSite]:
+    """A WordPress with plain permalinks: only `?rest_route=` reaches the REST API."""
+    with running_site(tmp_path_factory.mktemp("wordpress")) as site:
+        yield site
+
+
+@pytest.fixture(scope="session")
+def wordpress_pretty_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPressSite]:
+    """A WordPress with pretty permalinks: `/wp-json/` works."""
+    with running_site(tmp_path_factory.mktemp("wordpress-pretty"), pretty_permalinks=True) as site:
+        yield site
