@@ -129,7 +129,7 @@ def test_preview_shows_filtered_items_and_new_stories(tmp_path: Path, capsys: py
     items = out.split("\n[")
     assert "→ new story" in items[1] and "would deliver to: public" in items[1]
     assert "→ filtered by" in items[2] and "ставку" in items[2]
-    assert "wpematico-credit-text: Powered by WPeMatico" in out
+    assert re.search(r"\n      - wpematico-credit[\w-]*: Powered by WPeMatico\n", out)
     summaries = [line for line in out.splitlines() if line.startswith("    clean summary: ")]
     assert len(summaries) == 2 and not any("WPeMatico" in line for line in summaries)
     assert table_counts(config) == before
