@@ -39,7 +39,7 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def run_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T], *,
-                    attempts: int = 6, delay: float = 0.05) -> T:
+                    attempts: int = 8, delay: float = 0.05) -> T:
     """Run `work(session)` in a transaction and commit; on a retryable error, start over.
 
     Waits grow exponentially (with jitter) between attempts; the last error is raised.

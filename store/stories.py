@@ -31,6 +31,10 @@ from store.identity import (
 from store.upsert import insert_ignore
 
 TargetFilter = Callable[[Item, models.Feed], bool]
+# Row lock for changing a story: FOR NO KEY UPDATE on PostgreSQL, which does not conflict with
+# the key-share locks other workers' inserts of items and deliveries take on the story they
+# reference (FOR UPDATE does, and deadlocked concurrent batches).
+NO_KEY_UPDATE = {"key_share": True}
 Match = tuple[int, float, str]
 CONTRADICTION_WORDS = 40
 CONTRADICTION_CONTAINMENT = 0.2
@@ -222,7 +226,7 @@ def _refresh(session: Session, row: models.Item, item: Item, feed: models.Feed, 
             policy.near_duplicate.forget(session, row.id)
         else:
             policy.near_duplicate.remember(session, row, item)
-    story = session.get(models.Story, row.story_id, with_for_update=True)
+    story = session.get(models.Story, row.story_id, with_for_update=NO_KEY_UPDATE)
     if story is not None and story.representative_item_id == row.id:
         bump_revision(session, story, feed, item, policy, now, retracted=item.deleted)
 
@@ -236,7 +240,7 @@ def retract(session: Session, row: models.Item, feed: models.Feed, policy: Store
         policy.near_duplicate.forget(session, row.id)
     if row.story_id is None:
         return
-    story = session.get(models.Story, row.story_id, with_for_update=True)
+    story = session.get(models.Story, row.story_id, with_for_update=NO_KEY_UPDATE)
     if story is None or story.representative_item_id != row.id or story.retracted:
         return
     item = Item.from_json(row.data) if row.data else Item(feed=feed.name, guid=row.guid, link=row.link,
@@ -358,7 +362,7 @@ def _join_story(session: Session, row: models.Item, item: Item, feed: models.Fee
     report.merges.append((row.id, story_id, reason, score))
     if policy.representative != "priority":
         return
-    story = session.get(models.Story, story_id, with_for_update=True)
+    story = session.get(models.Story, story_id, with_for_update=NO_KEY_UPDATE)
     if story is None or story.representative_item_id is None or story.retracted:
         return
     current = session.get(models.Item, story.representative_item_id)
