@@ -9,6 +9,7 @@ with their copies and why each copy joined. Both routes can require a token: whe
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,6 +18,7 @@ from urllib.parse import parse_qs
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedrelay.config import Config
@@ -26,6 +28,7 @@ from feedrelay.status import feed_statuses, relative
 from feedrelay.storyview import recent_stories, target_views
 from store import models
 
+log = logging.getLogger("feedrelay.dashboard")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 TEMPLATES = Path(__file__).parent / "templates"
 _environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
@@ -78,8 +81,13 @@ def dashboard_app(config: Config, sessions: sessionmaker[Session]) -> WSGIApp:
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
             return _answer(start_response, "405 Method Not Allowed", "read-only\n", [("Allow", "GET, HEAD")])
-        with sessions() as session:
-            body = render_dashboard(session, config).encode("utf-8")
+        try:
+            with sessions() as session:
+                body = render_dashboard(session, config).encode("utf-8")
+        except DBAPIError as exc:
+            log.warning("dashboard: database unavailable: %s", exc)
+            return _answer(start_response, "503 Service Unavailable",
+                           "the database is not ready (has `feedrelay run` started once?)\n")
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))),
                                   ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
                                   ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")])
@@ -92,7 +100,7 @@ def add_operator_routes(server: Any, config: Config) -> Any:
     """Add `/` (dashboard) and `/metrics` to a `feedrelay.serve.FeedServer`; returns it."""
     from store.db import open_database
 
-    _, sessions = open_database(config.database_url)
+    _, sessions = open_database(config.database_url, upgrade=False)  # the daemon migrates; serve only reads
     token_env = config.serve.token_env
     server.add_route("/", TokenGuard(dashboard_app(config, sessions), token_env))
     server.add_route("/metrics", TokenGuard(metrics_wsgi_app(lambda: sessions), token_env))

@@ -7,6 +7,7 @@ adds gauges read from the database at scrape time (delivery queue, due feeds, fe
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_a
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store import models
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from feedrelay.pipeline import FeedOutcome
     from feedrelay.publishing import PublishReport
 
+log = logging.getLogger("feedrelay.metrics")
 FETCHES = Counter("feedrelay_fetches", "Feed fetches by result (ok, not_modified, unchanged, error, gone, "
                   "retry_later)", ["result"], registry=None)
 FETCH_SECONDS = Histogram("feedrelay_fetch_duration_seconds", "Time to fetch one feed",
@@ -73,15 +76,19 @@ class StoreCollector(Collector):
                                    labels=["feed"])
         stories = GaugeMetricFamily("feedrelay_stories", "Stories stored")
         now = datetime.now(UTC)
-        with self.sessions()() as session:
-            for target, state, count in session.execute(
-                    select(models.Delivery.target, models.Delivery.state, func.count())
-                    .where(models.Delivery.state.in_(("pending", "failed")))
-                    .group_by(models.Delivery.target, models.Delivery.state)):
-                queue.add_metric([target, state], count)
-            rows = list(session.execute(select(models.Feed.name, models.Feed.enabled, models.Feed.error_count,
-                                               models.Feed.next_check_at)))
-            stories.add_metric([], session.scalar(select(func.count()).select_from(models.Story)) or 0)
+        try:
+            with self.sessions()() as session:
+                for target, state, count in session.execute(
+                        select(models.Delivery.target, models.Delivery.state, func.count())
+                        .where(models.Delivery.state.in_(("pending", "failed")))
+                        .group_by(models.Delivery.target, models.Delivery.state)):
+                    queue.add_metric([target, state], count)
+                rows = list(session.execute(select(models.Feed.name, models.Feed.enabled, models.Feed.error_count,
+                                                   models.Feed.next_check_at)))
+                stories.add_metric([], session.scalar(select(func.count()).select_from(models.Story)) or 0)
+        except DBAPIError as exc:  # not migrated yet, or down: the process counters still answer
+            log.warning("metrics: database unavailable: %s", exc)
+            return
         due.add_metric([], sum(1 for _, enabled, _, at in rows if enabled and (at is None or at <= now)))
         states = {"enabled": 0, "disabled": 0, "failing": 0}
         for name, enabled, error_count, _ in rows:

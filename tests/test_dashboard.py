@@ -162,3 +162,13 @@ def test_dashboard_escapes_feed_content(tmp_path: Path) -> None:
         status, body = fetch(base + "/")
         assert status == 200
         assert "<script>" not in body and "&lt;script&gt;" in body
+
+
+def test_before_the_daemon_ever_ran_the_page_says_so(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("database: sqlite:///never-migrated.db\nfeeds: []\ntargets: []\n")
+    for base in serve(config):
+        status, body = fetch(base + "/")
+        assert status == 503 and "has `feedrelay run` started once?" in body
+        status, body = fetch(base + "/metrics")
+        assert status == 200 and "feedrelay_fetch_duration_seconds_count" in body and "feedrelay_stories" not in body
