@@ -82,9 +82,8 @@ def probe_feed(config: Config, url: str) -> Probe:
 
 def feed_identity(config: Config, url: str) -> str:
     """What makes two feed URLs the same feed: the canonical URL, or the resolved local path."""
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", url):
-        return canonical_url(url) or url
-    return str((config.base_dir / url).resolve())
+    resolved = _resolved(config, url)
+    return canonical_url(resolved) or resolved
 
 
 def slug(text: str) -> str:
@@ -93,14 +92,17 @@ def slug(text: str) -> str:
     return "-".join(words)[:60].strip("-") or "feed"
 
 
-def _default_name(config: Config, url: str, title: str | None) -> str:
-    host = re.sub(r"^www\.", "", re.sub(r"^[a-z]+://", "", url).split("/")[0].split(":")[0])
-    base = slug(title or host or Path(url).stem)
-    taken = {f.name for f in config.feeds}
+def unique_name(base: str, taken: set[str]) -> str:
+    """`base`, or `base-2`, `base-3`, … — the first not in `taken`."""
     name, n = base, 2
     while name in taken:
         name, n = f"{base}-{n}", n + 1
     return name
+
+
+def _default_name(config: Config, url: str, title: str | None) -> str:
+    host = re.sub(r"^www\.", "", re.sub(r"^[a-z]+://", "", url).split("/")[0].split(":")[0])
+    return unique_name(slug(title or host or Path(url).stem), {f.name for f in config.feeds})
 
 
 def _config_path(args: argparse.Namespace) -> Path:
@@ -170,6 +172,7 @@ def cmd_feeds_add(args: argparse.Namespace) -> int:
 
 
 def _resolved(config: Config, url: str) -> str:
+    """A URL as is; a local path made absolute against the config's directory."""
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", url):
         return url
     return str((config.base_dir / url).resolve())

@@ -19,7 +19,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from feedrelay import __version__
 from feedrelay.config import Config, load_config
-from feedrelay.feeds_cli import feed_identity, slug
+from feedrelay.feeds_cli import feed_identity, slug, unique_name
 from feedrelay.progress import progress_for
 from feedrelay.yamledit import ConfigDocument, append_item, flow_list
 
@@ -113,7 +113,7 @@ def import_opml(path: Path, feeds: list[OpmlFeed]) -> ImportReport:
             if identity in known:
                 report.skipped.append((feed.url, f"already configured as {known[identity]!r}"))
                 continue
-            name = _unique(slug(feed.title), names)
+            name = unique_name(slug(feed.title), names)
             node = CommentedMap()
             node["name"] = name
             node["url"] = feed.url
@@ -126,13 +126,6 @@ def import_opml(path: Path, feeds: list[OpmlFeed]) -> ImportReport:
     if report.added:
         document.save()
     return report
-
-
-def _unique(base: str, taken: set[str]) -> str:
-    name, n = base, 2
-    while name in taken:
-        name, n = f"{base}-{n}", n + 1
-    return name
 
 
 def cmd_opml_import(args: argparse.Namespace) -> int:
