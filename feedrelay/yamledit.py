@@ -7,6 +7,7 @@ reaches the file the daemon watches.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -29,7 +30,7 @@ class ConfigDocument:
     """A config file loaded for round-trip editing."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = path.resolve()  # a symlinked config is edited where it lives, and stays a symlink
         try:
             self.original = path.read_text(encoding="utf-8")
         except OSError as exc:
@@ -71,11 +72,18 @@ class ConfigDocument:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 out.write(text)
             config = parse_config(temp.read_text(encoding="utf-8"), self.path)
-            shutil.copymode(self.path, temp)
+            _copy_owner_and_mode(self.path, temp)
             os.replace(temp, self.path)
         finally:
             temp.unlink(missing_ok=True)
         return config
+
+
+def _copy_owner_and_mode(original: Path, replacement: Path) -> None:
+    shutil.copymode(original, replacement)
+    stat = original.stat()
+    with contextlib.suppress(PermissionError):  # not root: ours, as any editor would leave it
+        os.chown(replacement, stat.st_uid, stat.st_gid)
 
 
 def append_item(seq: CommentedSeq, node: Any) -> None:

@@ -181,3 +181,16 @@ def test_a_failing_probe_writes_nothing(workdir: Path, server: LocalServer,
     assert "probe failed" in capsys.readouterr().err
     assert feeds(config, "add", server.url("/missing.xml")) == 1
     assert config.read_bytes() == before
+
+
+def test_a_symlinked_config_stays_a_symlink(workdir: Path) -> None:
+    real = workdir / "etc" / "config.yaml"
+    real.parent.mkdir()
+    (workdir / "config.yaml").rename(real)
+    shutil.copytree(workdir / "samples", real.parent / "samples")
+    link = workdir / "config.yaml"
+    link.symlink_to(real)
+    real.chmod(0o640)
+    assert feeds(link, "add", "https://example.org/feed/", "--no-probe", "--name", "ex") == 0
+    assert link.is_symlink() and load_config(real).feeds[-1].name == "ex"
+    assert real.stat().st_mode & 0o777 == 0o640
