@@ -174,7 +174,14 @@ start() {
 
 stop() {
     if running; then
-        kill -TERM -- "-$(cat "$WP_TEST_DIR/pgid")" 2>/dev/null || true
+        pgid=$(cat "$WP_TEST_DIR/pgid")
+        kill -TERM "-$pgid" 2>/dev/null || true
+        tries=0
+        while kill -0 "-$pgid" 2>/dev/null && [ $tries -lt 50 ]; do
+            tries=$((tries + 1))
+            sleep 0.1
+        done
+        kill -KILL "-$pgid" 2>/dev/null || true
     fi
     rm -f "$WP_TEST_DIR/pgid" "$WP_TEST_ENV"
     sql "DROP DATABASE IF EXISTS \`$(db_name)\`" || true
