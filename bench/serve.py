@@ -53,6 +53,9 @@ class Archive:
     def entries(self, limit: int, offset: int = 0) -> list[Entry]:
         return self.items[offset:offset + limit]
 
+    def versions(self, limit: int, offset: int = 0) -> list[tuple[int, int]]:
+        return [(e.story_id, e.revision) for e in self.entries(limit, offset)]
+
 
 def render_feed(directory: Path, items: int) -> Path:
     """Write `atom.xml` with `items` realistic entries (about 1.5 KB of HTML each)."""

@@ -18,6 +18,10 @@ class Archive(Protocol):
         """Live entries, newest `updated` first."""
         ...
 
+    def versions(self, limit: int, offset: int = 0) -> list[tuple[int, int]]:
+        """(story id, revision) of the same entries, cheaply: lets a target skip unchanged pages."""
+        ...
+
 
 class Target(Protocol):
     """A place stories are republished to.

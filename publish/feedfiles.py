@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -73,34 +73,46 @@ class FeedFilesTarget:
         self.name = config.name
         self.config = config
         self.directory = directory
+        self._signatures: dict[int, tuple[int | None, int | None, tuple[tuple[int, int], ...]]] = {}
 
     def deliver(self, entry: Entry, remote_ref: str | None) -> str | None:
         """Nothing to send: the entry shows up in the files at the next `flush`."""
         return entry.entry_id
 
     def flush(self, archive: Archive) -> None:
-        """Render every configured format (subscription document and archive pages)."""
-        pages = self._pages(archive)
+        """Render every configured format: the subscription document and the archive pages.
+
+        A page whose stories and revisions are the same as at its last rendering (by this
+        process) is skipped, so a flush after a few new stories touches one or two pages.
+        """
         renderers: dict[str, Callable[[Page], bytes]] = {
             "atom": self.render_atom, "rss": self.render_rss, "json": self.render_json,
         }
+        versions = archive.versions(max(archive.count(), 1))
+        slices = self._page_slices(len(versions))
+        for number, (offset, limit) in enumerate(slices):
+            links = Page(number, len(slices) - 1, [])
+            signature = (links.prev_archive, links.next_archive, tuple(versions[offset:offset + limit]))
+            names = [self.directory / self._file_name(fmt, number) for fmt in self.config.formats]
+            if self._signatures.get(number) == signature and all(path.exists() for path in names):
+                continue
+            page = replace(links, entries=archive.entries(limit, offset))
+            for fmt, path in zip(self.config.formats, names, strict=True):
+                write_atomic(path, renderers[fmt](page))
+            self._signatures[number] = signature
         for fmt in self.config.formats:
-            for page in pages:
-                write_atomic(self.directory / self._file_name(fmt, page.number), renderers[fmt](page))
-            self._remove_stale_archives(fmt, len(pages) - 1)
+            self._remove_stale_archives(fmt, len(slices) - 1)
 
-    def _pages(self, archive: Archive) -> list[Page]:
+    def _page_slices(self, total: int) -> list[tuple[int, int]]:
+        """(offset, limit) in the newest-first archive of the subscription document, then of
+        archive pages 1 (oldest) … n: oldest-first blocks of `max_items` entries."""
         size = self.config.max_items
-        total = archive.count()
         older = max(total - size, 0)
-        count = -(-older // size)
-        pages = [Page(0, count, archive.entries(size, 0))]
-        for number in range(1, count + 1):
-            # Oldest-first blocks of `size`: page 1 holds the oldest entries.
+        slices = [(0, size)]
+        for number in range(1, -(-older // size) + 1):
             end = min(number * size, older)
-            start = (number - 1) * size
-            pages.append(Page(number, count, archive.entries(end - start, total - end)))
-        return pages
+            slices.append((total - end, end - (number - 1) * size))
+        return slices
 
     def _remove_stale_archives(self, fmt: str, count: int) -> None:
         pattern = re.compile(re.escape(ARCHIVE_NAMES[fmt]).replace(r"\{\}", r"(\d+)") + "$")

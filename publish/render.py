@@ -66,7 +66,6 @@ def json_feed_item(entry: Entry, attribution: str | None) -> dict[str, Any]:
         "story_id": entry.story_id,
         "revision": entry.revision,
         "retracted": entry.retracted,
-        "copies": entry.copies,
         "source": source_info(entry),
     }
     return data

@@ -56,10 +56,15 @@ class TargetArchive:
         with self.sessions() as session:
             return session.scalar(select(func.count()).select_from(self._live().subquery())) or 0
 
+    def _newest_first(self, limit: int, offset: int):  # type: ignore[no-untyped-def]
+        return self._live().order_by(models.Story.updated_at.desc(), models.Story.id.desc()).limit(limit).offset(offset)
+
     def entries(self, limit: int, offset: int = 0) -> list[Entry]:
         with self.sessions() as session:
-            ids = session.scalars(
-                self._live().order_by(models.Story.updated_at.desc(), models.Story.id.desc())
-                .limit(limit).offset(offset)
-            ).all()
+            ids = session.scalars(self._newest_first(limit, offset)).all()
             return [e for e in (entry_for(session, i) for i in ids) if e is not None]
+
+    def versions(self, limit: int, offset: int = 0) -> list[tuple[int, int]]:
+        with self.sessions() as session:
+            rows = session.execute(self._newest_first(limit, offset).add_columns(models.Story.revision))
+            return [(story_id, revision) for story_id, revision in rows]

@@ -184,3 +184,33 @@ def test_the_attribution_template_credits_the_source(tmp_path: Path) -> None:
     assert content.startswith("<p>Body of story 1") and content.endswith(credit)
     assert assert_valid_json_feed(tmp_path / "feed.json")["items"][0]["content_html"].endswith(credit)
     assert credit in parse_clean(tmp_path / "rss.xml").entries[0].content[0].value
+
+
+class CountingArchive(ListArchive):
+    """A ListArchive that records which pages were read in full."""
+
+    def __init__(self, entries: list) -> None:
+        super().__init__(entries)
+        self.reads: list[tuple[int, int]] = []
+
+    def entries(self, limit: int, offset: int = 0) -> list:
+        self.reads.append((limit, offset))
+        return super().entries(limit, offset)
+
+
+def test_a_flush_renders_only_pages_that_changed(tmp_path: Path) -> None:
+    target = make_target(tmp_path, max_items=3)
+    archive = CountingArchive([make_entry(i) for i in range(1, 10)])  # current + 2 archive pages
+    target.flush(archive)
+    assert len(archive.reads) == 3
+    oldest = (tmp_path / "atom-archive-1.xml").stat().st_mtime_ns
+
+    archive.reads.clear()
+    target.flush(archive)
+    assert archive.reads == []
+
+    archive.put(make_entry(10))  # story 7 moves from the current document to a new archive page 3
+    target.flush(archive)
+    assert len(archive.reads) == 3  # the current document, page 2 (links to 3) and page 3
+    assert (tmp_path / "atom-archive-1.xml").stat().st_mtime_ns == oldest
+    assert parse_clean(tmp_path / "atom-archive-3.xml").entries[0].id.endswith("/7")

@@ -65,3 +65,6 @@ class ListArchive:
 
     def entries(self, limit: int, offset: int = 0) -> list[Entry]:
         return self._live()[offset:offset + limit]
+
+    def versions(self, limit: int, offset: int = 0) -> list[tuple[int, int]]:
+        return [(e.story_id, e.revision) for e in self._live()[offset:offset + limit]]
