@@ -29,12 +29,14 @@ class Cluster:
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
         self.started = 0
         self.killed: list[int] = []  # pids killed with SIGKILL
+        self.logfiles: dict[int, Path] = {}
 
     def start(self, slot: int) -> int:
         """Start a worker in `slot` (replacing a dead one); its pid."""
         self.started += 1
         env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDRELAY_TEST_HOOK_SECRET": HOOK_SECRET}
-        log = (self.directory / f"worker-{slot}-{self.started}.log").open("wb")
+        self.logfiles[slot] = self.directory / f"worker-{slot}-{self.started}.log"
+        log = self.logfiles[slot].open("wb")
         process = subprocess.Popen([sys.executable, "-m", "feedrelay.cli", "-c", str(self.config), "run"],
                                    cwd=self.directory, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.processes[slot] = process
@@ -47,6 +49,12 @@ class Cluster:
         process.wait(timeout=10)
         self.killed.append(process.pid)
         return process.pid
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Wait until every worker has started its scheduler (and handles SIGTERM)."""
+        wait_for(lambda: all("daemon started" in path.read_text(errors="replace")
+                             for path in self.logfiles.values()), timeout, "workers to start",
+                 explain=self.logs)
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.processes.values())

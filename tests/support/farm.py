@@ -149,13 +149,14 @@ class Farm:
         return Counter(r.path for r in log if r.path.startswith("/feeds/"))
 
     def config(self, database: str, *, workers: int = 8, per_host: int = 8, lease: str = "3s",
+               deadline: str = "20s", max_body: str = "15MiB", extra_feeds: dict[str, str] | None = None,
                extra_targets: str = "") -> str:
-        """A config.yaml for the farm's feeds and its webhook."""
+        """A config.yaml for the farm's feeds (and `extra_feeds`: name → URL) and its webhook."""
         feeds = "".join(
             f"  - name: {doc.name}\n    url: {self.server.url(self.path(doc.name))}\n"
             f"    priority: {10 if doc.name.startswith('origin') else 0}\n"
             for doc in self.feeds
-        )
+        ) + "".join(f"  - name: {name}\n    url: {url}\n" for name, url in (extra_feeds or {}).items())
         return f"""\
 database: {database}
 http:
@@ -164,7 +165,8 @@ http:
   per_host: {per_host}
   connect_timeout: 5s
   read_timeout: 10s
-  deadline: 20s
+  deadline: {deadline}
+  max_body: {max_body}
 defaults:
   interval: 1h
   min_interval: 1h
