@@ -28,7 +28,8 @@ from publish.base import Archive, TargetError
 log = logging.getLogger("feedrelay.publish.wordpress")
 
 DEFAULT_ATTRIBUTION = '{content}\n<p class="feedrelay-source">Source: <a href="{source_link}">{source_title}</a></p>'
-LOOKUP_STATUSES = "publish,future,draft,pending,private,trash"
+LIVE_STATUSES = "publish,future,draft,pending,private"
+LOOKUP_STATUSES = LIVE_STATUSES + ",trash"
 IMAGE_ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/gif,image/*;q=0.8"
 IMAGE_MAX_BYTES = 20 * 1024 * 1024
 
@@ -61,22 +62,22 @@ class WordPressTarget:
         """Create, update or take down the story's post; returns the post id."""
         if not self._authenticated:
             self._check_credentials()
-        post = self._existing_post(entry, remote_ref)
+        post = self._post_by_id(remote_ref) if remote_ref else self._post_by_key(entry, LOOKUP_STATUSES)
         if entry.retracted:
             return self._retract(post) if post else remote_ref
-        if post is None:
-            if remote_ref and not self.config.recreate_deleted:
-                raise TargetError(
-                    f"post {remote_ref} was deleted in WordPress; not recreating it "
-                    f"(set recreate_deleted: true to republish)", retry=False, gone=True)
-            return str(self._create(entry))
-        if post["status"] == "trash" and not self.config.recreate_deleted:
-            raise TargetError(f"post {post['id']} is in the WordPress trash; not updating it "
+        if post is not None and post["status"] != "trash":
+            self._update(post["id"], entry)
+            return str(post["id"])
+        if (remote_ref or post) and not self.config.recreate_deleted:
+            where = "deleted" if post is None else "moved to the trash"
+            raise TargetError(f"post {remote_ref or post['id']} was {where} in WordPress; not recreating it "
                               f"(set recreate_deleted: true to republish)", retry=False, gone=True)
-        if post["status"] == "trash":
-            return str(self._create(entry))
-        self._update(post["id"], entry)
-        return str(post["id"])
+        # A copy recreated by an attempt that crashed before recording it counts as ours.
+        live = self._post_by_key(entry, LIVE_STATUSES) if (remote_ref or post) else None
+        if live is not None:
+            self._update(live["id"], entry)
+            return str(live["id"])
+        return str(self._create(entry))
 
     def flush(self, archive: Archive) -> None:
         """Nothing to do: every delivery went straight to WordPress."""
@@ -88,17 +89,18 @@ class WordPressTarget:
         digest = hashlib.sha1(f"{self.name}\n{entry.entry_id}".encode()).hexdigest()[:24]
         return f"feedrelay{digest}"
 
-    def _existing_post(self, entry: Entry, remote_ref: str | None) -> dict[str, Any] | None:
-        """The post as WordPress has it (by stored id, else by key), or None if absent."""
-        if remote_ref:
-            response = self._call("GET", f"/wp/v2/posts/{remote_ref}",
-                                  params={"context": "edit", "_fields": "id,status,featured_media"},
-                                  ok=(200, 404, 410))
-            return response.json() if response.status_code == 200 else None
+    def _post_by_id(self, post_id: str) -> dict[str, Any] | None:
+        """The post with our stored id as WordPress has it, or None if it was deleted."""
+        response = self._call("GET", f"/wp/v2/posts/{post_id}",
+                              params={"context": "edit", "_fields": "id,status"}, ok=(200, 404, 410))
+        return response.json() if response.status_code == 200 else None
+
+    def _post_by_key(self, entry: Entry, statuses: str) -> dict[str, Any] | None:
+        """Our post for this story found by the key in its content (in one of `statuses`)."""
         key = self.post_key(entry)
         response = self._call("GET", "/wp/v2/posts", params={
-            "search": key, "status": LOOKUP_STATUSES, "context": "edit", "per_page": 10,
-            "_fields": "id,status,featured_media,content",
+            "search": key, "status": statuses, "context": "edit", "per_page": 10,
+            "_fields": "id,status,content",
         })
         marker = f"feedrelay:{key}"
         for post in response.json():

@@ -161,6 +161,8 @@ def test_a_post_deleted_by_an_editor_is_not_recreated(
     new_ref = recreating.deliver(revise(entry), ref)
     assert new_ref != ref
     assert wordpress_site.rest("GET", f"/wp/v2/posts/{new_ref}", context="edit")["status"] == "publish"
+    # The new id was never recorded (a crash): redelivering with the old id finds the new post.
+    assert recreating.deliver(revise(entry), ref) == new_ref
 
 
 def replace_config(config: WordPressTargetConfig, **changes: object) -> WordPressTargetConfig:
