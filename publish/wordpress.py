@@ -5,6 +5,8 @@ post's id is the remote reference, and later revisions update that post. Every p
 carries an invisible key (`<!-- feedrelay:KEY -->` in its content), so a delivery interrupted
 between WordPress's answer and our database commit finds the post instead of creating another.
 Images are downloaded through the guarded fetcher and uploaded once (media slug = image key).
+A retracted story's post is drafted (marked, so that a later revision republishes it), trashed or
+kept; a post an editor deleted or trashed is not recreated unless `recreate_deleted` is set.
 """
 
 from __future__ import annotations
@@ -64,9 +66,9 @@ class WordPressTarget:
             self._check_credentials()
         post = self._post_by_id(remote_ref) if remote_ref else self._post_by_key(entry, LOOKUP_STATUSES)
         if entry.retracted:
-            return self._retract(post) if post else remote_ref
+            return self._retract(post, entry) if post else remote_ref
         if post is not None and post["status"] != "trash":
-            self._update(post["id"], entry)
+            self._update(post, entry)
             return str(post["id"])
         if (remote_ref or post) and not self.config.recreate_deleted:
             where = "deleted" if post is None else "moved to the trash"
@@ -75,7 +77,7 @@ class WordPressTarget:
         # A copy recreated by an attempt that crashed before recording it counts as ours.
         live = self._post_by_key(entry, LIVE_STATUSES) if (remote_ref or post) else None
         if live is not None:
-            self._update(live["id"], entry)
+            self._update(live, entry)
             return str(live["id"])
         return str(self._create(entry))
 
@@ -92,7 +94,7 @@ class WordPressTarget:
     def _post_by_id(self, post_id: str) -> dict[str, Any] | None:
         """The post with our stored id as WordPress has it, or None if it was deleted."""
         response = self._call("GET", f"/wp/v2/posts/{post_id}",
-                              params={"context": "edit", "_fields": "id,status"}, ok=(200, 404, 410))
+                              params={"context": "edit", "_fields": "id,status,content"}, ok=(200, 404, 410))
         return response.json() if response.status_code == 200 else None
 
     def _post_by_key(self, entry: Entry, statuses: str) -> dict[str, Any] | None:
@@ -104,7 +106,7 @@ class WordPressTarget:
         })
         marker = f"feedrelay:{key}"
         for post in response.json():
-            if marker in (post.get("content") or {}).get("raw", ""):
+            if marker in _raw_content(post):
                 return post
         return None
 
@@ -118,16 +120,26 @@ class WordPressTarget:
         log.info("target %s: story %s → new post %s", self.name, entry.story_id, post_id)
         return post_id
 
-    def _update(self, post_id: int, entry: Entry) -> None:
-        self._call("POST", f"/wp/v2/posts/{post_id}", json=self._post_body(entry))
+    def _update(self, post: dict[str, Any], entry: Entry) -> None:
+        """Rewrite the post; one we drafted on a retraction gets its configured status back."""
+        body = self._post_body(entry)
+        if post["status"] == "draft" and self._marker(entry, retracted=True) in _raw_content(post):
+            body["status"] = self.config.status
+        self._call("POST", f"/wp/v2/posts/{post['id']}", json=body)
 
-    def _retract(self, post: dict[str, Any]) -> str:
+    def _retract(self, post: dict[str, Any], entry: Entry) -> str:
+        """Take the post down per `on_retract`; a draft is marked so a later revision restores it."""
         post_id = post["id"]
         if self.config.on_retract == "draft" and post["status"] not in ("draft", "trash"):
-            self._call("POST", f"/wp/v2/posts/{post_id}", json={"status": "draft"})
+            content = _raw_content(post).replace(self._marker(entry), self._marker(entry, retracted=True))
+            self._call("POST", f"/wp/v2/posts/{post_id}", json={"status": "draft", "content": content})
         elif self.config.on_retract == "trash" and post["status"] != "trash":
             self._call("DELETE", f"/wp/v2/posts/{post_id}", ok=(200, 404, 410))
         return str(post_id)
+
+    def _marker(self, entry: Entry, *, retracted: bool = False) -> str:
+        """The HTML comment carrying our key at the end of the post's content."""
+        return f"<!-- feedrelay:{self.post_key(entry)}{' retracted' if retracted else ''} -->"
 
     def _post_body(self, entry: Entry) -> dict[str, Any]:
         item = entry.item
@@ -137,7 +149,7 @@ class WordPressTarget:
             featured, content = self._images(entry, content)
             if featured is not None:
                 body["featured_media"] = featured
-        body["content"] = f"{content}\n<!-- feedrelay:{self.post_key(entry)} -->"
+        body["content"] = f"{content}\n{self._marker(entry)}"
         body["categories"] = [self._term("categories", name) for name in dict.fromkeys(item.categories)]
         body["tags"] = [self._term("tags", name) for name in dict.fromkeys(item.tags)]
         if item.published:
@@ -274,6 +286,10 @@ class WordPressTarget:
             raise TargetError(f"WordPress {method} {route}: HTTP {response.status_code} ({detail})"
                               + (f", Retry-After {after}" if after else ""))
         raise TargetError(f"WordPress {method} {route}: HTTP {response.status_code} ({detail})", retry=False)
+
+
+def _raw_content(post: dict[str, Any]) -> str:
+    return (post.get("content") or {}).get("raw", "")
 
 
 def _error_detail(response: requests.Response) -> str:

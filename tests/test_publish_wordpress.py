@@ -176,8 +176,22 @@ def test_a_retracted_story_is_taken_down(
                                        on_retract=on_retract), None)
     entry = make_entry(story_id())
     ref = target.deliver(entry, None)
-    assert target.deliver(replace(revise(entry), retracted=True), ref) == ref
+    retracted = replace(revise(entry), retracted=True)
+    assert target.deliver(retracted, ref) == ref
     assert wordpress_site.rest("GET", f"/wp/v2/posts/{ref}", context="edit")["status"] == status
+    if on_retract == "draft":  # the story came back at its source: the post is published again
+        assert target.deliver(replace(revise(retracted), retracted=False), ref) == ref
+        assert wordpress_site.rest("GET", f"/wp/v2/posts/{ref}", context="edit")["status"] == "publish"
+
+
+def test_a_draft_made_by_an_editor_stays_a_draft(wordpress_site: WordPressSite, password_env: str) -> None:  # noqa: F811
+    target = WordPressTarget(wp_config(wordpress_site, password_env, featured_image="off"), None)
+    entry = make_entry(story_id())
+    ref = target.deliver(entry, None)
+    wordpress_site.rest("POST", f"/wp/v2/posts/{ref}", json={"status": "draft"})
+    assert target.deliver(revise(entry, title="Edited upstream"), ref) == ref
+    post = wordpress_site.rest("GET", f"/wp/v2/posts/{ref}", context="edit")
+    assert (post["status"], post["title"]["raw"]) == ("draft", "Edited upstream")
 
 
 CRASHING_PUBLISHER = textwrap.dedent("""
