@@ -91,7 +91,7 @@ def test_preview_of_the_wpematico_copy_names_the_stored_story(tmp_path: Path,
     assert main(["-c", str(config), "preview", "belnews-digest"]) == 0
     out = capsys.readouterr().out
     first = out.split("\n[2]")[0]
-    assert re.search(rf"→ duplicate of story {story} \([a-z-]+(, \d\.\d\d)?\)", first), first
+    assert re.search(rf"→ duplicate of story {story} \([a-z][^,()]*, [01]\.\d\d\)\n", first), first
     assert "wpematico-credit" in first and "litter removed: " in first
     assert "nothing was stored or published" in out
     assert table_counts(config) == before
