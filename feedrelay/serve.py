@@ -80,11 +80,17 @@ def _load(path: Path, stat: os.stat_result) -> CachedFile:
 
 
 def _accepts_gzip(header: str) -> bool:
+    """Whether Accept-Encoding allows gzip (named or `*`, with a non-zero q)."""
     for part in header.split(","):
         token, _, params = part.strip().partition(";")
         if token.strip().lower() in ("gzip", "*"):
-            q = params.strip().removeprefix("q=")
-            return not (params.strip().startswith("q=") and float(q or 0) == 0)
+            quality = params.strip()
+            if not quality.startswith("q="):
+                return True
+            try:
+                return float(quality[2:]) > 0
+            except ValueError:
+                return False
     return False
 
 

@@ -126,6 +126,8 @@ def test_gzip_when_accepted(site: tuple[int, Path]) -> None:
     assert headers["etag"] != plain_etag  # each representation has its own strong ETag
     assert get(port, "/feed.json", **{"Accept-Encoding": "gzip", "If-None-Match": headers["etag"]})[0] == 304
     assert "content-encoding" not in get(port, "/feed.json", **{"Accept-Encoding": "gzip;q=0"})[1]
+    assert "content-encoding" not in get(port, "/feed.json", **{"Accept-Encoding": "gzip;q=bogus"})[1]
+    assert get(port, "/feed.json", **{"Accept-Encoding": "*"})[1]["content-encoding"] == "gzip"
 
 
 def test_head_healthz_and_errors(site: tuple[int, Path]) -> None:
