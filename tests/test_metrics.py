@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -131,3 +136,32 @@ def test_serve_and_daemon_port_expose_the_same_values(config: Path) -> None:
             server.close()
             daemon_server.shutdown()
             daemon_server.server_close()
+
+
+def test_the_daemon_serves_metrics_on_metrics_port(config: Path) -> None:
+    config.write_text(config.read_text() + "metrics_port: 0\nlog:\n  level: INFO\n")
+    daemon = subprocess.Popen([sys.executable, "-m", "feedrelay.cli", "-c", str(config), "run"],
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        port = None
+        deadline = time.monotonic() + 60
+        while port is None and time.monotonic() < deadline:
+            line = daemon.stderr.readline()
+            found = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", line)
+            port = int(found.group(1)) if found else None
+        assert port, "the daemon did not log its metrics address"
+        while time.monotonic() < deadline:
+            samples = scrape(f"http://127.0.0.1:{port}/metrics")
+            if samples.get(key("feedrelay_deliveries_total", {"target": "public", "result": "done"})) == 4:
+                break
+            time.sleep(0.2)
+        assert samples[key("feedrelay_fetches_total", {"result": "ok"})] == 3
+        assert samples[key("feedrelay_fetches_total", {"result": "error"})] == 1
+        assert samples[key("feedrelay_items_total", {"result": "new"})] == 4
+        assert samples[key("feedrelay_items_total", {"result": "duplicate"})] == 2
+        assert samples[key("feedrelay_deliveries_total", {"target": "public", "result": "done"})] == 4
+        assert samples[key("feedrelay_stories", {})] == 4
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+        daemon.stderr.close()
