@@ -7,6 +7,7 @@ natural-looking length and word distribution without shipping any real articles.
 from __future__ import annotations
 
 import random
+from functools import cache
 
 LATIN = ["ba", "ce", "di", "fo", "gu", "ha", "je", "ki", "lo", "mu", "na", "pe", "ri", "so", "tu",
          "va", "we", "xi", "yo", "za", "st", "tr", "an", "en", "or", "el", "is", "ul"]
@@ -21,13 +22,8 @@ class TextGen:
 
     def __init__(self, seed: int, language: str = "en", vocabulary: int = 5000) -> None:
         self.rng = random.Random(seed)
-        syllables = CYRILLIC if language == "ru" else LATIN
         self.common = COMMON_RU if language == "ru" else COMMON_EN
-        vocab_rng = random.Random(f"vocab-{language}")
-        self.vocabulary = sorted({
-            "".join(vocab_rng.choice(syllables) for _ in range(vocab_rng.randint(2, 4)))
-            for _ in range(vocabulary)
-        })
+        self.vocabulary = _vocabulary(language, vocabulary)
 
     def word(self) -> str:
         if self.rng.random() < 0.3:
@@ -47,3 +43,10 @@ class TextGen:
     def title(self) -> str:
         words = [self.word() for _ in range(self.rng.randint(4, 9))]
         return words[0].capitalize() + " " + " ".join(words[1:])
+
+
+@cache
+def _vocabulary(language: str, size: int) -> tuple[str, ...]:
+    syllables = CYRILLIC if language == "ru" else LATIN
+    rng = random.Random(f"vocab-{language}")
+    return tuple(sorted({"".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(size)}))

@@ -18,6 +18,8 @@ from ingest.urls import canonical_url
 MIN_TEXT_WORDS = 25
 GUID_MODES = ("guid", "link", "hash")
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Diacritic blocks only (é→e, ё→е, й→и): vowel signs of other scripts are letters and stay.
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _TAG = re.compile(r"<[^>]+>")
 _TITLE_PREFIX = re.compile(r"^\s*(\[[^\]]{1,60}\]|\([^)]{1,60}\)|【[^】]{1,60}】)\s*")
 _DIGITS = re.compile(r"\d+")
@@ -30,9 +32,8 @@ def digest(value: str) -> str:
 
 def words(text: str) -> list[str]:
     """Lower-cased, accent-folded word tokens of `text` (any script)."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    return _WORD.findall(folded.replace("ё", "е"))
+    folded = _COMBINING.sub("", unicodedata.normalize("NFKD", text.casefold()))
+    return _WORD.findall(folded)
 
 
 def text_hash(text: str) -> str | None:

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
-from sqlalchemy import Select, and_, delete, insert, or_, select
+from sqlalchemy import TextClause, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from feedrelay.items import Item
@@ -80,7 +81,11 @@ def _band_values(signature: np.ndarray, rows: int, first_band: int) -> list[tupl
 
 def fingerprint(text: str) -> list[tuple[int, int]]:
     """The (band, value) pairs of a clean text; empty when too short to compare safely."""
-    tokens = words(text)
+    return fingerprint_tokens(words(text))
+
+
+def fingerprint_tokens(tokens: list[str]) -> list[tuple[int, int]]:
+    """`fingerprint` of an already tokenised text."""
     if len(tokens) < MIN_WORDS:
         return []
     full_n = FULL_BANDS * FULL_ROWS
@@ -94,11 +99,26 @@ def fingerprint(text: str) -> list[tuple[int, int]]:
     return bands
 
 
-def band_query(bands: list[tuple[int, int]]) -> Select[tuple[int]]:
-    """Items sharing any of `bands`: one primary-key probe per band (an OR of equalities, which
-    SQLite and PostgreSQL both answer from the index; a row-value IN makes SQLite scan)."""
-    band, value = models.NearDupBand.band, models.NearDupBand.value
-    return select(models.NearDupBand.item_id).where(or_(*(and_(band == b, value == v) for b, v in bands)))
+def band_query(count: int) -> TextClause:
+    """Items sharing any of `count` bands (params b0, v0, b1, v1, …): one primary-key probe per
+    band, as an OR of equalities that SQLite and PostgreSQL both answer from the index (a
+    row-value IN makes SQLite scan). Plain SQL text, built once per count: building the
+    expression tree per lookup cost more than the lookup itself."""
+    return _band_query(count)
+
+
+@cache
+def _band_query(count: int) -> TextClause:
+    terms = " OR ".join(f"(band = :b{i} AND value = :v{i})" for i in range(count))
+    return text(f"SELECT item_id FROM neardup_bands WHERE {terms}")
+
+
+def band_params(bands: list[tuple[int, int]]) -> dict[str, int]:
+    """The parameters of `band_query(len(bands))`."""
+    params = {}
+    for i, (band, value) in enumerate(bands):
+        params[f"b{i}"], params[f"v{i}"] = band, value
+    return params
 
 
 @dataclass(frozen=True)
@@ -147,13 +167,14 @@ class NearDuplicates:
 
     def find(self, session: Session, item: Item, row: models.Item) -> tuple[int, float, str] | None:
         """The story `item` is a near-duplicate of, with the containment score, or None."""
-        bands = fingerprint(item.text)
+        tokens = words(item.text)
+        bands = fingerprint_tokens(tokens)
         if not bands:
             return None
         candidates = self.candidates(session, bands, exclude=row.id)
         if not candidates:
             return None
-        mine = shingles(words(item.text))
+        mine = shingles(tokens)
         best: tuple[float, Candidate, Similarity] | None = None
         for candidate in candidates:
             common: set[str] = set()
@@ -183,7 +204,7 @@ class NearDuplicates:
                    ) -> list[Candidate]:
         """Stored items sharing a band with `bands`, most shared bands first (index lookups only)."""
         hits: dict[int, int] = {}
-        for item_id in session.scalars(band_query(bands)):
+        for item_id in session.scalars(band_query(len(bands)), band_params(bands)):
             if item_id != exclude:
                 hits[item_id] = hits.get(item_id, 0) + 1
         if not hits:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from bench.textgen import TextGen
@@ -18,7 +18,7 @@ from feedrelay.items import Item
 from ingest.parse import parse_feed
 from store import models
 from store.db import open_database
-from store.neardup import NearDuplicates, band_query, fingerprint
+from store.neardup import NearDuplicates, band_params, band_query, fingerprint
 from store.retention import prune
 from store.stories import StorePolicy, StoreReport, store_items
 
@@ -333,8 +333,8 @@ def test_prune_keeps_recent_items(store: Store) -> None:
 
 def test_candidate_lookup_probes_the_band_index_without_scanning(store: Store) -> None:
     bands = fingerprint(article(150)[1])
-    sql = str(band_query(bands).compile(store.session.get_bind(), compile_kwargs={"literal_binds": True}))
-    plan = store.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()
+    query = band_query(len(bands))
+    plan = store.session.execute(text("EXPLAIN QUERY PLAN " + query.text), band_params(bands)).all()
     details = " | ".join(str(row[-1]) for row in plan)
     assert "SCAN" not in details
     assert details.count("SEARCH neardup_bands USING PRIMARY KEY (band=? AND value=?)") == len(bands)
