@@ -20,7 +20,8 @@ def claim_deliveries(session: Session, target: str, owner: str, now: datetime, *
 
     On PostgreSQL rows locked by another worker are skipped (`FOR UPDATE SKIP LOCKED`); an
     expired lease (its worker died) makes a row claimable again. For an `ordered` target (a
-    webhook) no row is claimed behind an older one that waits (backing off or leased).
+    webhook) no row is claimed behind an older one that waits (backing off or leased), and a
+    claim must start at the target's oldest pending row (else another worker is claiming it).
     """
     query = (
         select(models.Delivery)
@@ -44,6 +45,9 @@ def claim_deliveries(session: Session, target: str, owner: str, now: datetime, *
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = list(session.scalars(query))
+    if ordered and rows and rows[0].id != session.scalar(select(func.min(models.Delivery.id)).where(
+            models.Delivery.target == target, models.Delivery.state == "pending")):
+        return []
     for row in rows:
         row.lease_owner = owner
         row.lease_until = now + lease

@@ -17,8 +17,10 @@ from feedrelay.items import Item, utcnow
 from publish.base import TargetError
 from publish.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, WebhookTarget, verify
 from store import models
+from store.outbox import claim_deliveries
 from tests.support.entries import make_entry
 from tests.support.outbox import Store
+from tests.support.postgres import fresh_database
 from tests.support.server import LocalServer, Request, Response
 
 SECRET = "s3cret-for-tests"
@@ -150,3 +152,25 @@ def test_exactly_once_and_in_order_across_a_receiver_outage(
     assert receiver.server.requests[-1].headers["X-Feedrelay-Event"] == "revised"
     assert len(set(receiver.delivery_ids)) == 6
     store.close()
+
+
+def test_ordered_claims_start_at_the_oldest_pending_row_on_postgresql(tmp_path: Path) -> None:
+    with fresh_database() as url:
+        store = Store(tmp_path, ["hook", "files"], url=url)
+        store.store(story_items(1, 4))
+        ids = [d.id for d in store.deliveries("hook")]
+        first, second = store.sessions(), store.sessions()
+        try:
+            now = utcnow()
+            claimed = claim_deliveries(first, "hook", "worker-a", now, limit=2, ordered=True)
+            assert [r.id for r in claimed] == ids[:2]  # locked, not yet committed
+            assert claim_deliveries(second, "hook", "worker-b", now, limit=2, ordered=True) == []
+            unordered = claim_deliveries(second, "files", "worker-b", now, limit=2)
+            assert len(unordered) == 2  # other targets are not held back
+            second.rollback()
+            first.commit()
+            assert claim_deliveries(second, "hook", "worker-b", now, limit=2, ordered=True) == []
+        finally:
+            first.close()
+            second.close()
+            store.close()

@@ -15,10 +15,10 @@ from store.stories import StorePolicy, StoreReport, store_items
 
 
 class Store:
-    """A fresh database in `directory`; items stored for the named targets (no filters)."""
+    """A fresh database (SQLite in `directory`, or `url`); items stored for the named targets."""
 
-    def __init__(self, directory: Path, targets: list[str]) -> None:
-        self.url = f"sqlite:///{directory / 'feedrelay.db'}"
+    def __init__(self, directory: Path, targets: list[str], url: str | None = None) -> None:
+        self.url = url or f"sqlite:///{directory / 'feedrelay.db'}"
         self.engine, self.sessions = open_database(self.url)
         self.policy = StorePolicy(targets={name: (lambda item, feed: True) for name in targets})
 
