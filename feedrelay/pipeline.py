@@ -109,6 +109,7 @@ class Relay:
         self.fetcher = Fetcher(http_settings(config))
         self.targets = build_targets(config, self.fetcher)
         self.feeds = {f.name: f for f in config.feeds}
+        self.clean_rules: dict[str, CleanRules] = {}
         self.sync_feeds()
 
     def close(self) -> None:
@@ -201,7 +202,9 @@ class Relay:
         return outcome
 
     def _clean(self, feed: FeedConfig, raw: list[Item]) -> tuple[list[Item], list[str | None]]:
-        rules = clean_rules(self.config.feed_clean(feed))
+        rules = self.clean_rules.get(feed.name)
+        if rules is None:  # built once per feed and config: compiling the litter rules is costly
+            rules = self.clean_rules[feed.name] = clean_rules(self.config.feed_clean(feed))
         items = [clean_item(item, rules) for item in raw[: self.config.defaults.max_items]]
         return items, [filter_reason(item, rules) for item in items]
 
