@@ -109,6 +109,7 @@ class Relay:
         self.fetcher = Fetcher(http_settings(config))
         self.targets = build_targets(config, self.fetcher)
         self.feeds = {f.name: f for f in config.feeds}
+        self._feed_ids: dict[str, int] | None = None
         self.clean_rules: dict[str, CleanRules] = {}
         self.sync_feeds()
 
@@ -209,7 +210,9 @@ class Relay:
         return items, [filter_reason(item, rules) for item in items]
 
     def _policy(self, session: Session) -> StorePolicy:
-        rows = {r.name: r.id for r in session.scalars(select(models.Feed))}
+        if self._feed_ids is None:  # rows are created by sync_feeds: read the ids once
+            self._feed_ids = dict(session.execute(select(models.Feed.name, models.Feed.id)).tuples().all())
+        rows = self._feed_ids
         return StorePolicy(
             targets={t.name: target_filter(t, self.config) for t in self.config.targets if t.enabled},
             representative=self.config.dedup.representative,
