@@ -9,13 +9,14 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 from feedrelay.config import WordPressTargetConfig
-from feedrelay.items import Item
+from feedrelay.items import Item, utcnow
 from ingest.fetch import Fetcher, HttpSettings
 from publish.base import TargetError
 from publish.wordpress import WordPressTarget
@@ -304,3 +305,22 @@ def test_overload_and_outages_are_retried_later(status: int, headers: dict[str, 
     assert str(status) in str(caught.value)
     if headers:
         assert "Retry-After 120" in str(caught.value)
+
+
+def test_bad_credentials_pause_the_target_without_a_retry_storm(
+        wordpress_site: WordPressSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("FEEDRELAY_TEST_WP_WRONG", "wrong wrong wrong wrong")
+    config = wp_config(wordpress_site, "FEEDRELAY_TEST_WP_WRONG", featured_image="off")
+    store = Store(tmp_path, [config.name])
+    store.store([Item(feed="source-blog", guid=f"https://source.example/?p={i}", link=f"https://source.example/{i}/",
+                      title=f"Paused {i}", content_html=f"<p>Paused story {i} {i * 7877}.</p>",
+                      text=f"Paused story {i} {i * 7877}.") for i in range(3)])
+    target = WordPressTarget(config, None)
+    report = store.publish({config.name: target})
+    assert config.name in report.paused and report.delivered() == 0
+    rows = store.deliveries(config.name)
+    assert [r.attempts for r in rows] == [1, 0, 0]
+    assert "refused user 'admin'" in rows[0].last_error and "FEEDRELAY_TEST_WP_WRONG" in rows[0].last_error
+    assert all(r.next_attempt_at > utcnow() + timedelta(minutes=30) for r in rows)
+    assert store.publish({config.name: target}).counts == {}  # nothing is due: no retry storm
+    store.close()
