@@ -35,6 +35,8 @@ FILE_NAMES = {"atom": "atom.xml", "rss": "rss.xml", "json": "feed.json"}
 ARCHIVE_NAMES = {"atom": "atom-archive-{}.xml", "rss": "rss-archive-{}.xml", "json": "feed-archive-{}.json"}
 MEDIA_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml", "json": "application/feed+json"}
 
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -178,6 +180,8 @@ class FeedFilesTarget:
     def _atom_entry(self, entry: Entry) -> etree._Element:
         item = entry.item
         node = etree.Element(f"{{{ATOM}}}entry")
+        if item.language and _LANGUAGE_TAG.match(item.language):
+            node.set(XML_LANG, item.language)
         _sub(node, "id", entry.entry_id)
         _sub(node, "title", item.title, type="text")
         _sub(node, "updated", _rfc3339(entry.updated))

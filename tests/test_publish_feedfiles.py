@@ -55,7 +55,7 @@ def parse_clean(path: Path) -> feedparser.FeedParserDict:
 
 def test_three_formats_carry_ids_sources_categories_and_enclosures(tmp_path: Path) -> None:
     target = make_target(tmp_path)
-    archive = ListArchive([make_entry(1), make_entry(2)])
+    archive = ListArchive([make_entry(1, language="not a tag!"), make_entry(2, language="ru-RU")])
     target.flush(archive)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["atom.xml", "feed.json", "rss.xml"]
 
@@ -71,6 +71,8 @@ def test_three_formats_carry_ids_sources_categories_and_enclosures(tmp_path: Pat
     assert {t.term for t in newest.tags} == {"News", "python", "feeds"}
     assert newest.enclosures[0].href == "https://cdn.example/2.mp3"
     assert "a link" in newest.content[0].value
+    assert newest.content[0].language == "ru-RU"
+    assert atom.xpath("//a:entry[2]/@xml:lang", namespaces=NS) == []
 
     rss = parse_clean(tmp_path / "rss.xml")
     assert [e.id for e in rss.entries] == [e.id for e in parsed.entries]
