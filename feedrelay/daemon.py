@@ -72,7 +72,8 @@ class Daemon:
         self.relay = Relay(config)
         self.slots = config.http.workers
         self.pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="fetch")
-        self.in_flight: dict[str, Future[FeedOutcome]] = {}
+        self.in_flight: dict[str, tuple[Future[FeedOutcome], Relay]] = {}
+        self.retired: list[Relay] = []
         self.lock = threading.Lock()
         self.publish_wanted = threading.Event()
         self.stopping = threading.Event()
@@ -87,17 +88,19 @@ class Daemon:
             return
         with self.lock:
             free = self.slots - len(self.in_flight)
-        for name in self.relay.claim_due_feeds(free):
+        relay = self.relay
+        for name in relay.claim_due_feeds(free):
             with self.lock:
                 if name in self.in_flight:
                     continue
-                future = self.pool.submit(self.relay._poll_safely, name)
-                self.in_flight[name] = future
+                future = self.pool.submit(relay._poll_safely, name)
+                self.in_flight[name] = (future, relay)
             future.add_done_callback(lambda f, n=name: self._done(n, f))
 
     def _done(self, name: str, future: Future[FeedOutcome]) -> None:
         with self.lock:
             self.in_flight.pop(name, None)
+        self._close_retired()
         outcome = future.result()
         if outcome.error:
             log.warning("feed %s: %s", name, outcome.error)
@@ -129,17 +132,45 @@ class Daemon:
             self.reload()
 
     def reload(self) -> None:
-        """Validate the config file and switch to it; keep the last good config if invalid."""
+        """Validate the config file and switch to it; keep the last good config if invalid.
+
+        Polls already running finish on the old config, whose relay is closed once they are done.
+        """
         try:
             config = load_config(self.config_path)
         except ConfigError as exc:
             log.error("config reload rejected, keeping the running config:\n%s", exc)
             return
-        register_config_secrets(config)
         old = self.relay
-        self.relay = Relay(config, owner=old.owner)
+        if config.database_url != old.config.database_url:
+            log.error("config reload rejected, keeping the running config: the database cannot change "
+                      "while the daemon runs (restart it)")
+            return
+        try:
+            relay = Relay(config, owner=old.owner)
+        except Exception:
+            log.exception("config reload failed, keeping the running config")
+            return
+        register_config_secrets(config)
+        with self.lock:
+            self.relay = relay
+            self.retired.append(old)
+            if config.http.workers != self.slots:
+                self.pool.shutdown(wait=False)  # running polls finish; new ones use the new pool
+                self.slots = config.http.workers
+                self.pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="fetch")
+        self._close_retired()
         log.info("config reloaded: %d feeds, %d targets", len(config.feeds), len(config.targets))
         self.publish_wanted.set()
+
+    def _close_retired(self) -> None:
+        """Close relays of earlier configs that no running poll uses any more."""
+        with self.lock:
+            busy = {id(relay) for _, relay in self.in_flight.values()}
+            idle = [relay for relay in self.retired if id(relay) not in busy]
+            self.retired = [relay for relay in self.retired if id(relay) in busy]
+        for relay in idle:
+            relay.close()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -157,13 +188,20 @@ class Daemon:
         self.scheduler.start()
         self.publish(force=True)
 
-    def stop(self) -> None:
-        """Stop taking work, wait for in-flight fetches (grace period), publish what they brought."""
+    def stop(self, grace: float = GRACE_SECONDS) -> int:
+        """Stop taking work, wait for in-flight polls (grace period), publish what they brought.
+
+        Returns how many polls were still running when the grace period ended (their leases
+        expire by themselves; their transactions never committed).
+        """
         self.stopping.set()
         self.scheduler.shutdown(wait=True)
-        deadline = time.monotonic() + GRACE_SECONDS
+        deadline = time.monotonic() + grace
         while self.in_flight and time.monotonic() < deadline:
             time.sleep(0.1)
+        abandoned = len(self.in_flight)
+        if abandoned:
+            log.warning("grace period over: abandoning %d running polls", abandoned)
         self.pool.shutdown(wait=False, cancel_futures=True)
         try:
             self.relay.release_leases()
@@ -171,7 +209,10 @@ class Daemon:
             log.exception("could not release this worker's leases")
         if self.publish_wanted.is_set():
             self.publish(force=True)
-        self.relay.close()
+        if not abandoned:
+            self.relay.close()
+            self._close_retired()
+        return abandoned
 
 
 def run_daemon(config_path: Path) -> int:
@@ -196,10 +237,13 @@ def run_daemon(config_path: Path) -> int:
              len(config.targets), config.database_url.split("@")[-1])
     stop.wait()
     log.info("stopping: finishing in-flight work")
-    daemon.stop()
+    abandoned = daemon.stop()
     if lock is not None:
         lock.close()
     log.info("stopped")
+    if abandoned:  # don't wait for worker threads still inside a fetch: exit now
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 

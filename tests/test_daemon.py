@@ -1,0 +1,158 @@
+"""`feedrelay run` as a real subprocess: hot reload, broken config, SIGHUP, SIGTERM, one daemon per SQLite DB."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.support.server import LocalServer, Request, Response
+
+RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def feed_xml(name: str) -> bytes:
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{name}</title>'
+            f"<item><title>{name} news</title><link>https://{name}.example/1</link>"
+            f"<guid>https://{name}.example/1</guid><description>Today in {name}.</description></item>"
+            f"</channel></rss>").encode()
+
+
+class DaemonRun:
+    """A `feedrelay run` subprocess with its config file and log."""
+
+    def __init__(self, tmp_path: Path, server: LocalServer, feeds: list[str]) -> None:
+        self.tmp_path, self.server = tmp_path, server
+        self.config = tmp_path / "config.yaml"
+        self.log = tmp_path / f"daemon-{len(list(tmp_path.glob('daemon-*.log')))}.log"
+        self.write(feeds)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def write(self, feeds: list[str], extra: str = "") -> None:
+        lines = [f"database: sqlite:///{self.tmp_path / 'relay.db'}", "http:", "  allow_private_networks: true",
+                 "defaults:", "  interval: 1h", "feeds:"]
+        lines += [f"  - name: {name}\n    url: {self.server.url(f'/{name}.xml')}" for name in feeds]
+        self.config.write_text("\n".join(lines) + "\n" + extra)
+
+    def start(self) -> DaemonRun:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "feedrelay.cli", "-c", str(self.config), "run"],
+                                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.tmp_path)
+        return self
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 40) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    with LocalServer() as srv:
+        for name in ("alpha", "beta", "gamma"):
+            srv.route(f"/{name}.xml", Response(200, feed_xml(name), RSS))
+        yield srv
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[list[DaemonRun]]:
+    started: list[DaemonRun] = []
+    yield started
+    for run in started:
+        if run.process and run.process.poll() is None:
+            run.process.kill()
+
+
+def test_hot_reload_adds_feeds_and_survives_a_broken_config(tmp_path, server, daemons):
+    run = DaemonRun(tmp_path, server, ["alpha"]).start()
+    daemons.append(run)
+    wait_for(lambda: server.hits("/alpha.xml") >= 1, "the first feed to be polled")
+
+    run.write(["alpha", "beta"])
+    wait_for(lambda: server.hits("/beta.xml") >= 1, "the added feed to be polled without a restart")
+
+    run.config.write_text("feeds:\n  - name: [unclosed\n")
+    wait_for(lambda: "config reload rejected" in run.output(), "the broken config to be reported")
+    assert run.process.poll() is None
+
+    run.write(["alpha", "beta", "gamma"])
+    wait_for(lambda: server.hits("/gamma.xml") >= 1, "polling after the config was fixed")
+    assert server.hits("/alpha.xml") == 1  # interval 1h: reloads don't trigger refetches
+    assert run.stop() == 0
+
+
+def test_sighup_reloads(tmp_path, server, daemons):
+    run = DaemonRun(tmp_path, server, ["alpha"]).start()
+    daemons.append(run)
+    wait_for(lambda: server.hits("/alpha.xml") >= 1, "the first feed to be polled")
+    stat = run.config.stat()
+    run.write(["alpha", "beta"])
+    os.utime(run.config, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the file watcher sees no change
+    time.sleep(3)
+    assert server.hits("/beta.xml") == 0
+    run.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: server.hits("/beta.xml") >= 1, "the feed added before SIGHUP to be polled")
+    assert run.stop() == 0
+
+
+def test_sigterm_finishes_the_running_poll_and_exits_0(tmp_path, server, daemons):
+    arrived = threading.Event()
+
+    def slow(request: Request) -> Response:
+        arrived.set()
+        time.sleep(2)
+        return Response(200, feed_xml("alpha"), RSS)
+
+    server.route("/alpha.xml", slow)
+    run = DaemonRun(tmp_path, server, ["alpha"]).start()
+    daemons.append(run)
+    wait_for(arrived.is_set, "the poll to reach the server")
+    started = time.monotonic()
+    assert run.stop() == 0
+    assert time.monotonic() - started < 30
+    engine = create_engine(f"sqlite:///{tmp_path / 'relay.db'}")
+    with engine.connect() as connection:
+        outcome = connection.execute(text("SELECT last_outcome FROM feeds WHERE name = 'alpha'")).scalar()
+        items = connection.execute(text("SELECT count(*) FROM items")).scalar()
+    engine.dispose()
+    assert outcome == "ok" and items == 1
+
+
+def test_second_daemon_on_the_same_sqlite_database_refuses(tmp_path, server, daemons):
+    first = DaemonRun(tmp_path, server, ["alpha"]).start()
+    daemons.append(first)
+    wait_for(lambda: "daemon started" in first.output(), "the first daemon to start")
+    second = DaemonRun(tmp_path, server, ["alpha"]).start()
+    daemons.append(second)
+    assert second.process.wait(timeout=30) == 1
+    assert "already running" in second.output() and "one daemon per database" in second.output()
+    assert first.process.poll() is None
+    assert first.stop() == 0
