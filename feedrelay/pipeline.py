@@ -111,6 +111,7 @@ class Relay:
         self.feeds = {f.name: f for f in config.feeds}
         self._feed_ids: dict[str, int] | None = None
         self.clean_rules: dict[str, CleanRules] = {}
+        self.rendered: set[str] = set()  # targets this Relay has flushed (their files are current)
         self.sync_feeds()
 
     def close(self) -> None:
@@ -300,7 +301,7 @@ class Relay:
     def publish(self) -> PublishReport:
         """Deliver pending story revisions to every target."""
         report = publish_pending(self.sessions, self.targets, self.owner,
-                                 lease=self.config.worker.delivery_lease)
+                                 lease=self.config.worker.delivery_lease, rendered=self.rendered)
         record_publish(report)
         return report
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from feedrelay.items import Entry, utcnow
 from publish.base import Target, TargetError
 from store import models
-from store.claim import acquire_lease, release_lease
+from store.claim import acquire_lease, record_time, recorded_time, release_lease
 from store.outbox import claim_deliveries, mark_done, mark_failed, remote_ref, supersede_older
 from store.queries import TargetArchive, entry_for
 from store.retry import run_transaction
@@ -36,23 +36,34 @@ class PublishReport:
 
 
 def publish_pending(sessions: sessionmaker[Session], targets: dict[str, Target], owner: str, *,
-                    lease: timedelta = timedelta(minutes=2), batch: int = 100) -> PublishReport:
-    """Deliver every due outbox row to its target, then let each target flush."""
+                    lease: timedelta = timedelta(minutes=2), batch: int = 100,
+                    rendered: set[str] | None = None) -> PublishReport:
+    """Deliver every due outbox row to its target, then let each target flush.
+
+    With `rendered` (the targets this process has flushed before; updated here), a target is
+    flushed only after this pass delivered to it, or on its first pass; without it, always.
+    """
     report = PublishReport()
     for name, target in targets.items():
+        delivered = report.delivered(name)
         _deliver_target(sessions, name, target, owner, lease, batch, report)
-        _flush(sessions, name, target, owner, lease, report)
+        delivered_at = utcnow() if report.delivered(name) > delivered else None
+        if rendered is None or delivered_at is not None or name not in rendered:
+            _flush(sessions, name, target, owner, lease, report, delivered_at)
+            if rendered is not None:
+                rendered.add(name)
     return report
 
 
 def _flush(sessions: sessionmaker[Session], name: str, target: Target, owner: str, lease: timedelta,
-           report: PublishReport) -> None:
+           report: PublishReport, delivered_at: datetime | None) -> None:
     """Let the target render (feed files): one worker (and thread) at a time, under a lease.
 
-    A worker that finds another one rendering waits for it, then renders again itself, so the
-    files always include what it just delivered.
+    A worker that finds another one rendering waits for it; then it renders itself, unless a
+    render started after its own deliveries (`delivered_at`) were recorded: that one has them.
     """
     lease_name, holder = f"render:{name}", f"{owner}/{threading.get_ident()}"
+    started_name = f"render-started:{name}"
     deadline = time.monotonic() + lease.total_seconds()
     while not run_transaction(sessions, lambda s: acquire_lease(s, lease_name, holder, utcnow(), lease)):
         if time.monotonic() > deadline:
@@ -61,7 +72,13 @@ def _flush(sessions: sessionmaker[Session], name: str, target: Target, owner: st
             return
         time.sleep(RENDER_WAIT)
     try:
+        last = run_transaction(sessions, lambda s: recorded_time(s, started_name))
+        if delivered_at is not None and last is not None and last > delivered_at:
+            report.counts[(name, "flush-covered")] += 1
+            return
+        started = utcnow()
         target.flush(TargetArchive(sessions, name))
+        run_transaction(sessions, lambda s: record_time(s, started_name, holder, started))
     except TargetError as exc:
         log.error("target %s: flush failed: %s", name, exc)
         report.counts[(name, "flush-failed")] += 1

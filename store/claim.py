@@ -172,3 +172,14 @@ def deliveries_waiting(session: Session, now: datetime) -> bool:
             or_(models.Delivery.lease_until.is_(None), models.Delivery.lease_until < now),
         ).limit(1)
     ) is not None
+
+
+def record_time(session: Session, name: str, owner: str, when: datetime) -> None:
+    """Remember a moment under `name` in the leases table (e.g. when a render started)."""
+    if not insert_ignore(session, models.Lease, {"name": name, "owner": owner, "until": when}, ("name",)):
+        session.execute(update(models.Lease).where(models.Lease.name == name).values(owner=owner, until=when))
+
+
+def recorded_time(session: Session, name: str) -> datetime | None:
+    """The moment last remembered under `name`, if any."""
+    return session.scalar(select(models.Lease.until).where(models.Lease.name == name))
