@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 from feedrelay.items import utcnow
 from store import models
 from store.db import open_database
+from tests.support.chaos import check_store
 from tests.support.cluster import Cluster, cycle_done, progress, wait_for
 from tests.support.farm import Farm
 from tests.support.hostile import SECRET, hostile_feeds, serve
@@ -63,6 +64,7 @@ def test_hostile_feeds_fail_alone_and_leak_nothing(tmp_path: Path) -> None:
                     .join(models.Item, models.Item.feed_id == models.Feed.id, isouter=True)
                     .group_by(models.Feed.name)).all())
             stored_text = database_text(sessions)
+            check_store(farm, sessions, exact=False)  # ordinary feeds: every copy, one story each
         finally:
             codes = cluster.stop()
             engine.dispose()
