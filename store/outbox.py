@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from store import models
+from store.claim import lock_rows
 from store.upsert import insert_ignore
 
 MAX_BACKOFF = timedelta(hours=1)
@@ -42,9 +43,7 @@ def claim_deliveries(session: Session, target: str, owner: str, now: datetime, *
         ))
         if waiting is not None:
             query = query.where(models.Delivery.id < waiting)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list(session.scalars(query))
+    rows = list(session.scalars(lock_rows(query, session)))
     if ordered and rows and rows[0].id != session.scalar(select(func.min(models.Delivery.id)).where(
             models.Delivery.target == target, models.Delivery.state == "pending")):
         return []
