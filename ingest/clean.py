@@ -1,15 +1,19 @@
 """Cleaning syndicated (mostly WordPress) HTML: safe, litter-free, faithful.
 
-One stage, in this order, on one lxml parse per item:
+One stage, in this order, with one lxml parse per item (two when it has <noscript>):
 
 1. per-feed regex rewrites on the raw HTML (like WPeMatico's);
-2. structural pass on the lxml tree: drop non-content elements (script, style, forms …),
-   extract the original article link, remove litter (`ingest.litter`: selectors, whole lines,
-   excerpt tails), resolve lazy images (largest srcset candidate), make URLs absolute against
-   the item link / xml:base, keep only allowlisted iframes (YouTube → youtube-nocookie),
-   apply `strip_links` / `images: strip`, drop empty wrappers, normalise whitespace;
-3. plain text, summary and first image are read from that tree;
-4. the serialised tree goes through `ingest.sanitize.sanitize` (nh3 allowlist) — last, alone.
+2. `sanitize.normalise` (a permissive nh3 pass) so lxml parses the tree an HTML5 parser builds;
+3. structural pass on the lxml tree: drop non-content elements (script, style, forms …),
+   unwrap unknown tags, keep only allowlisted iframes (YouTube → youtube-nocookie); remove
+   selector litter (`ingest.litter`), reading a source link from it first; resolve lazy images
+   (largest srcset candidate) and make URLs absolute against the item link / xml:base (the
+   first image is noted here); `images: strip`; drop empty wrappers; remove litter lines,
+   reading the original article link from syndication footers; peel litter off the tail
+   (credits, "[…]", "Continue reading") — pruning wrappers that leaves empty; `strip_links`;
+   normalise whitespace;
+4. plain text and summary are read from that tree;
+5. the serialised tree goes through `ingest.sanitize.sanitize` (nh3 allowlist) — last, alone.
 
 Filters (`CleanRules.include` / `exclude`): each entry is a case-insensitive keyword or phrase
 matched on word boundaries against the title and the clean text; an entry written `/…/` is a
@@ -36,6 +40,7 @@ from ingest.sanitize import (
     ALLOWED_TAGS,
     DROPPED_WITH_CONTENT,
     embed_src,
+    normalise,
     safe_srcset,
     safe_url,
     sanitize,
@@ -131,8 +136,7 @@ DEFAULT_RULES = CleanRules()
 _PARSER = etree.HTMLParser(
     encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
 )
-_DOCUMENT_TAGS = re.compile(r"</?(?:html|head|body)\b[^>]*>", re.IGNORECASE)
-_INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ud800-\udfff\ufeff\ufffe\uffff]")
 _SPACES = re.compile(r"[ \t\n\r\f]+")
 _BLANK = re.compile(r"[\s\u00a0\u200b-\u200d\u2060\ufeff]*")
 _STRING = etree.XPath("string()")
@@ -145,7 +149,7 @@ _URL_ATTRS = {
     "a": ("href",), "img": ("src",), "source": ("src",), "video": ("src", "poster"), "audio": ("src",),
     "track": ("src",), "blockquote": ("cite",), "q": ("cite",), "del": ("cite",), "ins": ("cite",),
 }
-_MEDIA_AND_LINKS = frozenset({"iframe", *_URL_ATTRS})
+_MEDIA_AND_LINKS = frozenset(_URL_ATTRS)
 _NON_CONTENT = tuple(DROPPED_WITH_CONTENT - {"noscript"})
 _AS_DIV = frozenset({"section", "article", "header", "footer", "aside", "main", "nav", "hgroup",
                      "dialog", "dir", "menu", "listing", "fieldset", "legend", "address"})
@@ -166,21 +170,26 @@ def clean_html(html: str, *, base_url: str | None = None, rules: CleanRules | No
             html = pattern.sub(replace, html)
     body = _parse(html)
     found: list[str] = []
-    litter, media = _survey(body, rules.selector_matcher)
-    source_link = _remove_lines(body, base_url, found)
-    _remove_elements(body, litter, found)
-    source_link = _trim_tail(body, base_url, found) or source_link
-    image = _fix_media_and_links(body, media, base_url, found)
-    if rules.strip_links:
-        etree.strip_tags(body, "a")
+    litter, media = _survey(body, rules.selector_matcher, base_url)
+    litter_source = _remove_elements(body, litter, base_url, found)
+    image = _fix_media_and_links(body, media, base_url)
     if rules.images == "strip":
         _strip_images(body)
     _drop_empty(body)
-    _normalise_whitespace(body, controls="&#" in html)
+    line_source = tail_source = None
+    for _ in range(5):  # a trimmed tail can turn what is left of a line into litter
+        before = len(found)
+        line_source = _remove_lines(body, base_url, found) or line_source
+        tail_source = _trim_tail(body, base_url, found) or tail_source
+        if len(found) == before:
+            break
+    source_link = line_source or tail_source or litter_source
+    if rules.strip_links:
+        etree.strip_tags(body, "a")
+    _normalise_whitespace(body)
     text = _plain_text(body)
-    fragment = etree.tostring(body, encoding=str, method="html")[6:-7]  # <body>…</body>
     return CleanResult(
-        html=sanitize(fragment).strip(),
+        html=sanitize(_serialise(body)).strip(),
         text=text,
         summary=summarize(text, rules.summary_chars),
         image=image,
@@ -263,8 +272,26 @@ def _keyword_pattern(keyword: str) -> re.Pattern[str]:
 
 
 def _parse(html: str) -> etree._Element:
-    """The body element of `html` parsed as a fragment (document-level tags ignored)."""
-    html = _INVALID_CHARS.sub("", _DOCUMENT_TAGS.sub("", html))
+    """The body element of `html`, read as an HTML5 parser reads a body fragment.
+
+    <noscript> content (raw text to an HTML5 parser, markup to lxml) is settled first: dropped
+    after the lazy image it duplicates, else unwrapped (a gist's code, an image fallback); the
+    result is read again so the tree stays what an HTML5 parser would build."""
+    body = _lxml_body(normalise(_INVALID_CHARS.sub("", html)))
+    noscripts = list(body.iter("noscript"))
+    if noscripts:
+        for element in noscripts:
+            previous = element.getprevious()
+            lazy = previous is not None and previous.tag == "img" and element.find(".//img") is not None
+            element.tag = "del-noscript" if lazy else _UNWRAP
+        etree.strip_elements(body, "del-noscript", with_tail=False)
+        etree.strip_tags(body, _UNWRAP)
+        body = _lxml_body(normalise(_serialise(body)))
+    return body
+
+
+def _lxml_body(html: str) -> etree._Element:
+    html = _INVALID_CHARS.sub("", html).replace("\x0c", " ")
     root = etree.fromstring(b"<html><body>" + html.encode("utf-8"), _PARSER)
     body = root.find("body")
     for extra in root:
@@ -273,11 +300,15 @@ def _parse(html: str) -> etree._Element:
     return body
 
 
-def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher
+def _serialise(body: etree._Element) -> str:
+    return etree.tostring(body, encoding=str, method="html")[6:-7]  # <body>…</body>
+
+
+def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher, base: str | None
             ) -> tuple[list[tuple[etree._Element, str]], list[etree._Element]]:
     """One walk over the tree: drop never-content elements (script, style, forms …) with their
-    insides, unwrap <noscript> fallbacks (drop them after the lazy image they duplicate), turn
-    sectioning tags into <div>s; return the selector-litter matches and the media/link elements."""
+    insides, turn sectioning tags into <div>s, unwrap unknown tags, settle iframes (allowlisted
+    embed or litter); return the litter matches and the media/link elements."""
     etree.strip_elements(body, *_NON_CONTENT, with_tail=False)
     litter = matcher.complex_matches(body)
     matched = {element for element, _name in litter}
@@ -287,6 +318,8 @@ def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher
         if not isinstance(tag, str) or element is body:
             continue
         name = matcher.match(element)
+        if name is None and tag == "iframe" and not _settle_iframe(element, base):
+            name = "blocked-iframe"
         if name:
             if element not in matched and not any(a in matched for a in element.iterancestors()):
                 litter.append((element, name))
@@ -299,23 +332,68 @@ def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher
         elif tag == "image":
             element.tag = "img"  # as HTML5 parsers (and so nh3) read it
             media.append(element)
-        elif tag == "noscript":
-            previous = element.getprevious()
-            lazy = previous is not None and previous.tag == "img" and element.find(".//img") is not None
-            element.tag = "del-noscript" if lazy else _UNWRAP
         elif tag not in ALLOWED_TAGS:
             element.tag = _UNWRAP  # nh3 would unwrap it; do it now so both passes see one tree
-    etree.strip_elements(body, "del-noscript", with_tail=False)
     etree.strip_tags(body, _UNWRAP)
     return litter, media
 
 
-def _remove_elements(body: etree._Element, litter: list[tuple[etree._Element, str]],
-                     found: list[str]) -> None:
+def _settle_iframe(element: etree._Element, base: str | None) -> bool:
+    """Keep an allowlisted embed (https, YouTube → youtube-nocookie, few attributes, no inner
+    content); False when the iframe has to go."""
+    src = embed_src(_absolute(element.get("src") or element.get("data-src") or "", base))
+    if src is None:
+        return False
+    for name in list(element.attrib):
+        if name not in ("width", "height", "allowfullscreen", "title"):
+            del element.attrib[name]
+    element.set("src", src)
+    element.text = None
+    for child in list(element):
+        element.remove(child)
+    return True
+
+
+def _remove_elements(body: etree._Element, litter: list[tuple[etree._Element, str]], base: str | None,
+                     found: list[str]) -> str | None:
+    """Remove selector litter, noting it in `found`; return a source link read from it first."""
+    source = None
     for element, name in litter:
         if _attached(element, body):
-            found.append(f"{name}: {litter_rules.describe(element)}")
+            source = source or _source_in(element, base)
+            if name in litter_rules.WHOLE_LINE_RULES and _remove_enclosing_line(element, name, found):
+                continue
+            description = litter_rules.describe(element)
+            if name == "blocked-iframe" or description != f"<{element.tag}>":  # skip emptied husks
+                found.append(f"{name}: {description}")
             drop_tree(element)
+    return source
+
+
+def _remove_enclosing_line(element: etree._Element, name: str, found: list[str]) -> bool:
+    """Remove the short line that inline `element` sits in; False if it is not short."""
+    top = element
+    for ancestor in element.iterancestors():
+        if ancestor.tag in BLOCK_TAGS:
+            for line in lines_of(ancestor):
+                if top in line.nodes and len(line.text) <= litter_rules.SHORT_LINE:
+                    found.append(f"{name}: {line.text}")
+                    _cut_line(line, element.getroottree().getroot())
+                    return True
+            return False
+        top = ancestor
+    return False
+
+
+def _source_in(element: etree._Element, base: str | None) -> str | None:
+    for container in [element, *element.iter(*BLOCK_TAGS)]:
+        for line in lines_of(container):
+            for rule in litter_rules.SOURCE_RULES:
+                if (line.has_link or not rule.needs_link) and rule.pattern.fullmatch(line.text):  # type: ignore[union-attr]
+                    link = _line_link(line, base)
+                    if link:
+                        return link
+    return None
 
 
 def _attached(element: etree._Element, body: etree._Element) -> bool:
@@ -340,7 +418,7 @@ def _remove_lines(body: etree._Element, base: str | None, found: list[str]) -> s
             if rule:
                 source = source or (_line_link(line, base) if rule.gives_source else None)
                 found.append(f"{rule.name}: {line.text}")
-                remove_line(line)
+                _cut_line(line, body)
     return source
 
 
@@ -379,7 +457,7 @@ def _trim_tail(body: etree._Element, base: str | None, found: list[str]) -> str 
         if rule:
             source = source or (_line_link(line, base) if rule.gives_source else None)
             found.append(f"{rule.name}: {line.text}")
-            if not remove_line(line):
+            if not _cut_line(line, body):
                 return source
         elif not _trim_suffix(body, found):
             return source
@@ -399,14 +477,36 @@ def _trim_suffix(body: etree._Element, found: list[str]) -> bool:
         assert rule.pattern is not None
         if link is not None and rule.pattern.fullmatch(link_text):
             found.append(f"{rule.name}: {link_text}")
+            parent = link.getparent()
             _replace_with_text(link, rule.replace)
+            _prune(parent, body)
             return True
         match = rule.pattern.search(value, offset)
         if match:
             found.append(f"{rule.name}: {match.group(0).strip()}")
             setattr(element, attr, value[: match.start()].rstrip() + rule.replace)
+            _prune(element if attr == "text" else element.getparent(), body)
             return True
     return False
+
+
+def _cut_line(line: Line, body: etree._Element) -> bool:
+    """Remove a litter line and any wrappers it leaves empty; True if its text is gone."""
+    gone = remove_line(line)
+    _prune(line.container, body)
+    return gone
+
+
+def _prune(element: etree._Element | None, body: etree._Element) -> None:
+    """Drop `element` and then its ancestors while they are empty wrappers."""
+    while element is not None and element is not body and element.tag in _DROP_IF_EMPTY:
+        if not _BLANK.fullmatch("".join(element.itertext())) or any(
+            d.tag not in _DROP_IF_EMPTY and d.tag != "br" for d in element.iterdescendants()
+        ):
+            return
+        parent = element.getparent()
+        drop_tree(element)
+        element = parent
 
 
 def _replace_with_text(element: etree._Element, text: str) -> None:
@@ -421,25 +521,13 @@ def _replace_with_text(element: etree._Element, text: str) -> None:
     drop_tree(element)
 
 
-def _fix_media_and_links(body: etree._Element, media: list[etree._Element], base: str | None,
-                         found: list[str]) -> str | None:
-    """Lazy images, absolute and safe URLs, iframe allowlist; return the first image URL."""
+def _fix_media_and_links(body: etree._Element, media: list[etree._Element], base: str | None) -> str | None:
+    """Lazy images, absolute and safe URLs; return the first image URL."""
     first_image = None
     for element in media:
         if not _attached(element, body):
             continue
         tag = element.tag
-        if tag == "iframe":
-            src = embed_src(_absolute(element.get("src") or element.get("data-src") or "", base))
-            if src is None:
-                found.append(f"blocked-iframe: {element.get('src') or ''}")
-                drop_tree(element)
-                continue
-            for name in list(element.attrib):
-                if name not in ("width", "height", "allowfullscreen", "title"):
-                    del element.attrib[name]
-            element.set("src", src)
-            continue
         if tag in ("img", "source"):
             _resolve_lazy(element)
             srcset = element.get("srcset")
@@ -520,12 +608,16 @@ def _strip_images(body: etree._Element) -> None:
 
 
 def _drop_empty(body: etree._Element) -> None:
-    """Remove wrappers left with no text and no media (children are visited before parents).
-    An empty inline element leaves its whitespace behind: `a<span> </span>b` keeps its space."""
+    """Remove trailing <br>s in blocks, then wrappers left with no text and no media (children
+    are visited before parents). An empty inline element leaves its whitespace behind:
+    `a<span> </span>b` keeps its space."""
     has_content: set[etree._Element] = set()
     for element in reversed(list(body.iter())):
         if element is body:
             break
+        if element.tag in BLOCK_TAGS:
+            while len(element) and element[-1].tag == "br" and _BLANK.fullmatch(element[-1].tail or ""):
+                element.remove(element[-1])
         if (
             element.tag not in _DROP_IF_EMPTY
             or not _BLANK.fullmatch(element.text or "")
@@ -540,28 +632,21 @@ def _drop_empty(body: etree._Element) -> None:
         drop_tree(element)
 
 
-def _normalise_whitespace(body: etree._Element, controls: bool) -> None:
-    """Collapse whitespace runs outside <pre> (and drop control characters that character
-    references produced), trim it at block edges, one newline around blocks and after a <br>,
-    no trailing <br>s in a block."""
+def _normalise_whitespace(body: etree._Element) -> None:
+    """Collapse whitespace runs outside <pre>, trim it at block edges, one newline around
+    blocks and after a <br>."""
     in_pre: set[etree._Element] = set()
     for pre in body.iter(*_PRE_TAGS):
         in_pre.update(pre.iter())
     for element in body.iter():
         text, tail = element.text, element.tail
-        if text:
-            if controls:
-                text = _INVALID_CHARS.sub("", text)
-            element.text = text if element in in_pre else _collapse(text)
-        if tail and element is not body:
-            if controls:
-                tail = _INVALID_CHARS.sub("", tail)
-            element.tail = tail if in_pre and element.getparent() in in_pre else _collapse(tail)
+        if text and element not in in_pre:
+            element.text = _collapse(text)
+        if tail and element is not body and not (in_pre and element.getparent() in in_pre):
+            element.tail = _collapse(tail)
     for element in [body, *body.iter(*BLOCK_TAGS)]:
         if element in in_pre:
             continue
-        while len(element) and element[-1].tag == "br" and _BLANK.fullmatch(element[-1].tail or ""):
-            element.remove(element[-1])
         element.text = (element.text or "").lstrip(" ") or None
         for child in element:
             if child.tag in BLOCK_TAGS:

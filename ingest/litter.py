@@ -2,7 +2,9 @@
 
 Each `LitterRule` is one of three kinds:
 
-- `selector`: a CSS selector; matching elements are removed wherever they are.
+- `selector`: a CSS selector; matching elements are removed wherever they are (with
+  `whole_line`, an inline match takes its whole line along when that line is short: the
+  "Powered by" in front of a WPeMatico link).
 - `line`: a regex that must match a whole *line* of text (a block such as a paragraph or
   caption, or a run of text between `<br>`s), case-insensitively, whitespace collapsed. The line
   is removed. `where` limits it: "anywhere", "tail" (only the content's last line, checked
@@ -44,6 +46,7 @@ class LitterRule:
     needs_link: bool = False
     gives_source: bool = False
     trigger: tuple[str, ...] = ()
+    whole_line: bool = False
     suffix: str = ""
     replace: str = ""
     pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
@@ -88,9 +91,12 @@ RULES: tuple[LitterRule, ...] = (
     LitterRule(
         "wpematico-link",
         selector='a[href*="wpematico.com"]',
-        sample="<p>The council approved the new budget on Tuesday after a long debate, as "
-        '<a href="https://www.wpematico.com/">this plugin</a> likes to remind everyone.</p>',
-        keep="as likes to remind everyone",
+        whole_line=True,
+        sample=ARTICLE + '<p><small>Brought to you by <a href="https://www.wpematico.com/">the robots</a>'
+        "</small></p><p>The council approved it, as "
+        '<a href="https://www.wpematico.com/">this plugin</a> likes to say in a long line of text that '
+        "goes on and on about the budget, the debate and the vote.</p>",
+        keep="as likes to say in a long line of text",
     ),
     # --- stray image-file-name lines ----------------------------------------------------------
     LitterRule(
@@ -295,6 +301,9 @@ MAX_LINE = 400  # longer lines are prose, never litter
 
 LINE_RULES = tuple(rule for rule in RULES if rule.line)
 SUFFIX_RULES = tuple(rule for rule in RULES if rule.suffix)
+SOURCE_RULES = tuple(rule for rule in LINE_RULES if rule.gives_source)
+WHOLE_LINE_RULES = frozenset(rule.name for rule in RULES if rule.whole_line)
+SHORT_LINE = 120  # a `whole_line` selector match takes its line with it when the line is this short
 # The whole-document line scan only runs when the lower-cased text holds one of these
 # (None: some "anywhere" rule has no trigger, so always scan).
 _ANYWHERE = [r for r in LINE_RULES if r.where == "anywhere"]

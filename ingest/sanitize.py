@@ -13,7 +13,8 @@ its output goes through nh3 here, alone and last:
   and always carries `sandbox` (nh3 sets it, whatever the input said).
 
 The structural pass calls `safe_url`, `safe_srcset` and `embed_src` too, so it already drops
-what nh3 would reject; that keeps `clean(clean(x)) == clean(x)`.
+what nh3 would reject; and it parses `normalise(html)` (a permissive nh3 pass: HTML5 parse and
+re-serialise) so its tree is the one nh3 will build. Both keep `clean(clean(x)) == clean(x)`.
 """
 
 from __future__ import annotations
@@ -179,3 +180,29 @@ _CLEANER = nh3.Cleaner(
 def sanitize(html_fragment: str) -> str:
     """The allowlist-sanitised form of an HTML body fragment (nh3 last, nothing after it)."""
     return _CLEANER.clean(html_fragment)
+
+
+# Tags the structural pass still works on before they become <div>s or go.
+STRUCTURAL_TAGS = frozenset({"section", "article", "header", "footer", "aside", "main", "nav", "hgroup",
+                             "dialog", "dir", "menu", "listing", "fieldset", "legend", "address",
+                             "noscript"})
+_NORMALISER = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS | STRUCTURAL_TAGS),
+    clean_content_tags=set(DROPPED_WITH_CONTENT - STRUCTURAL_TAGS),
+    attributes={
+        "*": {"class", "id", "style", "hidden", "title", "lang", "dir", "width", "height"},
+        **{tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items() if tag != "*"},
+    },
+    generic_attribute_prefixes={"data-"},
+    strip_comments=True,
+    link_rel=None,
+    url_schemes=set(URL_SCHEMES),
+)
+
+
+def normalise(html_fragment: str) -> str:
+    """`html_fragment` as an HTML5 parser reads it (the tree browsers and nh3 build: foster-parented
+    table text, `<image>` as `<img>`, stray end tags ignored), re-serialised, with non-content
+    elements, comments, unknown tags and event-handler attributes already gone. The structural
+    pass parses this, so it works on the tree the final `sanitize` will see."""
+    return _NORMALISER.clean(html_fragment)

@@ -1,13 +1,14 @@
 """Lines of text in an lxml HTML tree: what litter line rules match and remove.
 
-A *line* is the inline content of a block container between two boundaries, where a boundary
-is a `<br>` or a block child. `<p>a<br>b</p>` has the lines "a" and "b"; `<div>x<p>y</p>z</div>`
+A *line* is the inline content of a container between two boundaries, where a boundary is a
+`<br>`, a block child, or an inline child that wraps a block. `<p>a<br>b</p>` has the lines "a" and "b"; `<div>x<p>y</p>z</div>`
 has "x" and "z" in the div and "y" in the p. In lxml a line starts with a text slot (the
 container's `.text` or a boundary's `.tail`) followed by inline elements, each with its tail.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +26,14 @@ BLOCK_TAGS = frozenset({
 MEDIA_TAGS = frozenset({"img", "picture", "video", "audio", "iframe", "source", "track"})
 # The end of the content is never looked for inside these: code and tables are not prose.
 OPAQUE_TAGS = frozenset({"pre", "code", "table", "textarea"})
+_ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad]")
+_HOLDS_BLOCK = etree.XPath("boolean(" + " | ".join(f"descendant::{t}" for t in sorted(BLOCK_TAGS - {"body"})) + ")")
+
+
+def _is_boundary(element: HtmlElement) -> bool:
+    """A <br>, a block, or an inline element wrapping a block (`<a><p>…</p></a>`): lines end here."""
+    tag = element.tag
+    return tag == "br" or tag in BLOCK_TAGS or bool(_HOLDS_BLOCK(element))
 
 
 @dataclass(slots=True)
@@ -55,7 +64,8 @@ def _line(container: HtmlElement, start: HtmlElement, attr: Literal["text", "tai
         pieces.append(node.tail or "")
         if not has_link and (node.tag == "a" or node.find(".//a") is not None):
             has_link = True
-    return Line(container, start, attr, nodes, before, after, " ".join("".join(pieces).split()), has_link)
+    text = " ".join(_ZERO_WIDTH.sub("", "".join(pieces)).split())
+    return Line(container, start, attr, nodes, before, after, text, has_link)
 
 
 def lines_of(container: HtmlElement) -> list[Line]:
@@ -65,7 +75,7 @@ def lines_of(container: HtmlElement) -> list[Line]:
     nodes: list[HtmlElement] = []
     for child in container:
         tag = child.tag
-        if tag == "br" or tag in BLOCK_TAGS:
+        if _is_boundary(child):
             after = child if tag == "br" else None
             lines.append(_line(container, start, attr, nodes, before, after))
             start, attr, nodes, before = child, "tail", [], after
@@ -80,12 +90,12 @@ def last_line(container: HtmlElement) -> Line | None:
     nodes: list[HtmlElement] = []
     for child in reversed(container):
         tag = child.tag
-        if tag == "br" or tag in BLOCK_TAGS:
+        if _is_boundary(child):
             line = _line(container, child, "tail", nodes[::-1], child if tag == "br" else None, None)
             if line.text:
                 return line
             nodes = []
-            if tag in BLOCK_TAGS and block_text(child).strip():
+            if tag != "br" and block_text(child).strip():
                 return None if tag in OPAQUE_TAGS else last_line(child)
         else:
             nodes.append(child)
