@@ -39,16 +39,21 @@ ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of the given processes (0 for vanished ones)."""
-    total = 0.0
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each of the given processes that still exists."""
+    seconds = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / TICK
-    return total
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / TICK
+    return seconds
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two readings (processes that appeared count from zero)."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
 
 
 def postgres_pids() -> list[int]:
@@ -126,14 +131,14 @@ def workers(config: Path, count: int, directory: Path) -> Iterator[list[int]]:
 
 
 def measure(sessions, feeds: int, pids: list[int]) -> Phase:  # type: ignore[no-untyped-def]
-    pg = postgres_pids()
-    worker_before, pg_before = cpu_seconds(pids), cpu_seconds(pg)
+    worker_before, pg_before = cpu_seconds(pids), cpu_seconds(postgres_pids())
     start = utcnow()
     began = time.perf_counter()
     trigger_cycle(sessions)
     wait_for(lambda: cycle_done(sessions, start, feeds), 900, "the cycle")
     seconds = time.perf_counter() - began
-    return Phase(seconds, cpu_seconds(pids) - worker_before, cpu_seconds(pg) - pg_before)
+    return Phase(seconds, cpu_used(worker_before, cpu_seconds(pids)),
+                 cpu_used(pg_before, cpu_seconds(postgres_pids())))
 
 
 def run_setup(label: str, database: str, count: int, server: StaticServer, corpus: Corpus, directory: Path) -> Result:
