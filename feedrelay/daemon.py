@@ -207,6 +207,7 @@ class Daemon:
             self.relay.release_leases()
         except Exception:  # the database is down: the leases expire by themselves
             log.exception("could not release this worker's leases")
+        self.relay.quiet.flush()
         if self.publish_wanted.is_set():
             self.publish(force=True)
         if not abandoned:

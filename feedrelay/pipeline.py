@@ -21,6 +21,7 @@ from feedrelay.config import CleanConfig, Config, FeedConfig
 from feedrelay.items import Item, utcnow
 from feedrelay.metrics import record_poll, record_publish
 from feedrelay.publishing import PublishReport, publish_pending
+from feedrelay.quietpolls import QuietWriter, StoredState, quiet_values, read_state, write_quiet
 from feedrelay.schedule import FeedHints, Policy, next_check, normal_interval
 from ingest.clean import CleanRules, Rewrite, clean_item, filter_reason
 from ingest.fetch import Fetcher, FetchResult, FetchState, HttpSettings
@@ -112,10 +113,12 @@ class Relay:
         self._feed_ids: dict[str, int] | None = None
         self.clean_rules: dict[str, CleanRules] = {}
         self.rendered: set[str] = set()  # targets this Relay has flushed (their files are current)
+        self.quiet = QuietWriter(self.sessions)
         self.sync_feeds()
 
     def close(self) -> None:
         """Release the HTTP pool and database connections."""
+        self.quiet.close()
         self.fetcher.close()
         self.engine.dispose()
 
@@ -167,17 +170,18 @@ class Relay:
             disabled = set(session.scalars(select(models.Feed.name).where(models.Feed.enabled.is_(False))))
         return [f.name for f in self.config.feeds if f.enabled and f.name not in disabled]
 
-    def poll(self, name: str) -> FeedOutcome:
-        """Fetch one feed and store what it brought; errors are recorded on the feed, not raised."""
+    def poll(self, name: str, *, batch: bool = False) -> FeedOutcome:
+        """Fetch one feed and store what it brought; errors are recorded on the feed, not raised.
+
+        With `batch`, a poll that brought nothing is recorded by the group-committing QuietWriter.
+        """
         feed = self.feeds[name]
-
-        def read_state(session: Session) -> FetchState:
-            row = session.scalars(select(models.Feed).where(models.Feed.name == name)).one()
-            return FetchState(url=row.url, etag=row.etag, last_modified=row.last_modified,
-                              body_hash=row.body_hash, verify_tls=feed.verify_tls)
-
-        state = run_transaction(self.sessions, read_state)
+        stored = run_transaction(self.sessions, lambda session: read_state(session, name))
+        state = FetchState(url=stored.url, etag=stored.etag, last_modified=stored.last_modified,
+                           body_hash=stored.body_hash, verify_tls=feed.verify_tls)
         result = self.fetcher.fetch(state)
+        if result.outcome in ("not_modified", "unchanged") and result.url == state.url:
+            return self._record_quiet(feed, stored, result, batch)
         parsed: ParsedFeed | None = None
         outcome = FeedOutcome(name, result.outcome, result.error, warnings=list(result.warnings))
         if result.outcome == "ok" and result.body is not None:
@@ -212,7 +216,7 @@ class Relay:
 
     def _policy(self, session: Session) -> StorePolicy:
         if self._feed_ids is None:  # rows are created by sync_feeds: read the ids once
-            self._feed_ids = dict(session.execute(select(models.Feed.name, models.Feed.id)).tuples().all())
+            self._feed_ids = {name: id_ for name, id_ in session.execute(select(models.Feed.name, models.Feed.id))}
         rows = self._feed_ids
         return StorePolicy(
             targets={t.name: target_filter(t, self.config) for t in self.config.targets if t.enabled},
@@ -245,12 +249,32 @@ class Relay:
             row.site_url = parsed.link or row.site_url
         row.next_check_at = self.next_check(feed, row, result, parsed, now)
 
+    def _record_quiet(self, feed: FeedConfig, stored: StoredState, result: FetchResult,
+                      batch: bool) -> FeedOutcome:
+        """Record a poll that brought nothing with one Core UPDATE (see `feedrelay.quietpolls`)."""
+        now = utcnow()
+        due = next_check(now, self.schedule_policy(feed), result, interval=stored.interval_s)
+        values = quiet_values(feed.name, self.owner, now, due, outcome=result.outcome, status=result.http_status,
+                              warnings=result.warnings, etag=result.etag, last_modified=result.last_modified,
+                              body_hash=result.body_hash)
+        if batch:
+            self.quiet.add(values)
+        else:
+            write_quiet(self.sessions, [values])
+        outcome = FeedOutcome(feed.name, result.outcome, warnings=list(result.warnings))
+        record_poll(outcome, result.elapsed)
+        return outcome
+
+    def schedule_policy(self, feed: FeedConfig) -> Policy:
+        """The feed's schedule bounds (see `feedrelay.schedule`)."""
+        defaults = self.config.defaults
+        return Policy.widened(self.config.feed_interval(feed), defaults.min_interval, defaults.max_interval,
+                              defaults.max_backoff)
+
     def next_check(self, feed: FeedConfig, row: models.Feed, result: FetchResult,
                    parsed: ParsedFeed | None, now: datetime) -> datetime:
         """When to poll this feed again (see `feedrelay.schedule`); remembers the adapted interval."""
-        defaults = self.config.defaults
-        policy = Policy.widened(self.config.feed_interval(feed), defaults.min_interval, defaults.max_interval,
-                                defaults.max_backoff)
+        policy = self.schedule_policy(feed)
         if parsed is not None:
             hints = FeedHints.from_values(parsed.ttl_minutes, parsed.update_period, parsed.update_frequency,
                                           [item.date for item in parsed.items])
@@ -271,11 +295,12 @@ class Relay:
                 outcomes.append(outcome)
                 if progress:
                     progress(outcome)
-            return outcomes
+        self.quiet.flush()
+        return outcomes
 
     def _poll_safely(self, name: str) -> FeedOutcome:
         try:
-            return self.poll(name)
+            return self.poll(name, batch=True)
         except Exception as exc:  # a bug or database fault must not stop the other feeds
             log.exception("feed %s: unexpected failure", name)
             self._give_back(name)
