@@ -78,8 +78,9 @@ def claim_feeds(session: Session, owner: str, now: datetime, *, lease: timedelta
     )
     if names is not None:
         query = query.where(models.Feed.name.in_(list(names)))
-    if per_host is None:
-        query = query.limit(limit)
+    # With a per-host cap, look further than `limit` rows (busy hosts' feeds are passed over),
+    # but not at every due feed: the rows read are locked until the claim commits.
+    query = query.limit(limit if per_host is None else max(limit * 50, 500))
     busy = _busy_hosts(session, now) if per_host is not None else Counter[str]()
     claimed: list[str] = []
     for row in session.scalars(lock_rows(query, session)):
