@@ -11,8 +11,9 @@ with `wrk` (Debian package `wrk`, one thread) for three request kinds on loopbac
 against `feedrelay serve` with each engine (granian, the default, and waitress; own process,
 default `serve` settings) and nginx (`nginx-light`, own temp config, `worker_processes auto`).
 Servers take turns for `--rounds` rounds and the best round counts, so a burst of load from
-other processes on the machine does not decide the ratio. Prints a table and each feedrelay
-engine's ratio to nginx.
+other processes on the machine does not decide the ratio. Besides requests/s it reports requests
+per CPU-second the server's processes used (from /proc), which load from other processes
+disturbs far less. Prints both tables with each feedrelay engine's ratio to nginx.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -144,32 +146,66 @@ def start_nginx(directory: Path, port: int) -> subprocess.Popen[bytes]:
                             stderr=subprocess.DEVNULL)
 
 
-def wrk(url: str, duration: int, connections: int, headers: dict[str, str]) -> float:
-    """Requests per second reported by wrk (one thread: leaves the other core to the server)."""
+@dataclass
+class Rate:
+    """One measurement: requests/s, and requests per CPU-second the server's processes spent."""
+
+    per_second: float
+    per_cpu_second: float
+
+
+def process_tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of `pid` and all its descendants (from /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        times[child] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(times.get(p, 0.0) for p in tree)
+
+
+def wrk(url: str, duration: int, connections: int, headers: dict[str, str], server_pid: int) -> Rate:
+    """wrk's requests/s (one thread: leaves the other core to the server) and the server's CPU cost."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", url]
     for key, value in headers.items():
         command += ["-H", f"{key}: {value}"]
+    cpu_before = process_tree_cpu(server_pid)
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu = process_tree_cpu(server_pid) - cpu_before
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if not match:
+    if not match or not total:
         raise RuntimeError(f"unexpected wrk output:\n{output}")
     if non_2xx:
         raise RuntimeError(f"{non_2xx[1]} error responses from {url}")
-    return float(match[1])
+    return Rate(float(match[1]), int(total[1]) / max(cpu, 0.01))
 
 
-def measure(port: int, duration: int, connections: int) -> dict[str, float]:
+def measure(port: int, duration: int, connections: int, pid: int) -> dict[str, Rate]:
     url = f"http://127.0.0.1:{port}/atom.xml"
     etag = head(port, "/atom.xml")[1]["etag"]
     status, gz_headers = head(port, "/atom.xml", **{"Accept-Encoding": "gzip"})
     assert status == 200 and gz_headers.get("content-encoding") == "gzip", gz_headers
     assert head(port, "/atom.xml", **{"If-None-Match": etag})[0] == 304
-    wrk(url, 1, connections, {})  # warm-up
+    wrk(url, 1, connections, {}, pid)  # warm-up
     return {
-        "304": wrk(url, duration, connections, {"If-None-Match": etag}),
-        "200": wrk(url, duration, connections, {}),
-        "200 gzip": wrk(url, duration, connections, {"Accept-Encoding": "gzip"}),
+        "304": wrk(url, duration, connections, {"If-None-Match": etag}, pid),
+        "200": wrk(url, duration, connections, {}, pid),
+        "200 gzip": wrk(url, duration, connections, {"Accept-Encoding": "gzip"}, pid),
     }
 
 
@@ -200,6 +236,7 @@ def main() -> int:
         print(f"bench/serve.py needs {' and '.join(missing)} (apt-get install wrk nginx-light)", file=sys.stderr)
         return 2
     best: dict[str, dict[str, float]] = {name: {} for name in SERVERS}
+    cost: dict[str, dict[str, float]] = {name: {} for name in SERVERS}
     with tempfile.TemporaryDirectory(prefix="feedrelay-bench-serve-") as temp:
         directory = Path(temp)
         directory.chmod(0o755)  # nginx workers run as an unprivileged user
@@ -212,19 +249,27 @@ def main() -> int:
                 process = start(directory, port)
                 try:
                     wait_for(port, "/atom.xml")
-                    for kind, rate in measure(port, args.duration, args.connections).items():
-                        best[name][kind] = max(best[name].get(kind, 0.0), rate)
+                    for kind, rate in measure(port, args.duration, args.connections, process.pid).items():
+                        best[name][kind] = max(best[name].get(kind, 0.0), rate.per_second)
+                        cost[name][kind] = max(cost[name].get(kind, 0.0), rate.per_cpu_second)
                 finally:
                     stop(process)
-    limit = best["nginx"]
-    print(f"{'request':<10} " + " ".join(f"{name:>21}" for name in SERVERS))
+    print_table("requests/s (best round)", best)
+    print_table("requests per CPU-second of the server's processes (best round)", cost)
+    return 0
+
+
+def print_table(title: str, results: dict[str, dict[str, float]]) -> None:
+    """One row per request kind, one column per server, with each feedrelay engine's ratio to nginx."""
+    limit = results["nginx"]
+    print(f"\n{title}")
+    print(f"{'request':<10} " + " ".join(f"{name:>21}" for name in results))
     for kind in limit:
         cells = []
-        for name in SERVERS:
-            ratio = "" if name == "nginx" else f" {best[name][kind] / limit[kind]:.2f}x"
-            cells.append(f"{best[name][kind]:>13,.0f}{ratio:>8}")
+        for name in results:
+            ratio = "" if name == "nginx" else f" {results[name][kind] / limit[kind]:.2f}x"
+            cells.append(f"{results[name][kind]:>13,.0f}{ratio:>8}")
         print(f"{kind:<10} " + " ".join(f"{c:>21}" for c in cells))
-    return 0
 
 
 if __name__ == "__main__":
