@@ -26,10 +26,12 @@ from feedrelay.schedule import FeedHints, Policy, next_check, normal_interval
 from ingest.clean import CleanRules, Rewrite, clean_item, filter_reason
 from ingest.fetch import Fetcher, FetchResult, FetchState, HttpSettings
 from ingest.parse import ParsedFeed, ParseError, parse_feed
+from ingest.wpapi import enrich
 from publish.registry import build_targets, target_filter
 from store import models
 from store.claim import claim_feeds, deliveries_waiting, release_feed, release_owner
 from store.db import open_database
+from store.neardup import NearDuplicates
 from store.retry import run_transaction
 from store.stories import StorePolicy, StoreReport, store_items
 
@@ -189,6 +191,9 @@ class Relay:
                 parsed = parse_feed(result.body, feed_name=name, base_url=result.url,
                                     content_type=result.content_type)
                 outcome.warnings += parsed.warnings
+                outcome.warnings += enrich(self.fetcher, parsed.items, mode=feed.wordpress_api,
+                                           site_url=parsed.link or result.url, body=result.body,
+                                           api_root=result.api_root)
             except ParseError as exc:
                 outcome.outcome, outcome.error = "error", str(exc)
         items, reasons = self._clean(feed, parsed.items if parsed else [])
@@ -222,6 +227,7 @@ class Relay:
             targets={t.name: target_filter(t, self.config) for t in self.config.targets if t.enabled},
             representative=self.config.dedup.representative,
             priorities={rows[f.name]: f.priority for f in self.config.feeds if f.name in rows},
+            near_duplicate=NearDuplicates(self.config.dedup.similarity) if self.config.dedup.near_duplicates else None,
         )
 
     def _record(self, row: models.Feed, feed: FeedConfig, result: FetchResult, parsed: ParsedFeed | None,

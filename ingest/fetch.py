@@ -87,6 +87,7 @@ class FetchResult:
     error: str | None = None
     elapsed: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    api_root: str | None = None  # the WordPress REST API root a `Link: rel="https://api.w.org/"` names
 
 
 class FetchError(Exception):
@@ -181,6 +182,15 @@ def _root_cause(error: BaseException) -> BaseException:
             seen = seen.args[0]
             continue
         return seen
+
+
+def _api_root(link_header: str | None) -> str | None:
+    if not link_header or "api.w.org" not in link_header:
+        return None
+    for link in requests.utils.parse_header_links(link_header):
+        if link.get("rel") == "https://api.w.org/" and link.get("url"):
+            return link["url"]
+    return None
 
 
 def _local_path(url: str) -> Path | None:
@@ -308,6 +318,7 @@ class Fetcher:
             return result
         result.etag = headers.get("ETag")
         result.last_modified = headers.get("Last-Modified")
+        result.api_root = _api_root(headers.get("Link"))
         result.body_hash = hashlib.sha256(body).hexdigest()
         if result.body_hash == state.body_hash:
             result.outcome = "unchanged"

@@ -1,0 +1,106 @@
+"""Enrich items of WordPress feeds from the site's REST API: true categories vs tags, featured image,
+modified date.
+
+WordPress's RSS lists tags as `<category>` too and carries no featured image. One request to
+`/?rest_route=/wp/v2/posts` (with `_embed` for terms and media) per fetch that brought items —
+never one per item — gives the real taxonomy. Posts are matched to items by WordPress id (from a
+`?p=123` guid) or by link. Any failure leaves the items as the feed gave them, with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from feedrelay.items import Item
+from ingest.fetch import Fetcher, FetchError
+from ingest.urls import canonical_url
+
+Mode = Literal["auto", "on", "off"]
+API_REL = "https://api.w.org/"
+MAX_RESPONSE = 5 * 1024 * 1024
+_GENERATOR = re.compile(rb"<generator[^>]*>\s*https?://wordpress\.(?:org|com)/|generator\s+uri=[\"']https?://wordpress\.(?:org|com)/",
+                        re.IGNORECASE)
+_POST_ID = re.compile(r"[?&]p=(\d+)(?:&|$)")
+
+
+def looks_like_wordpress(body: bytes | None, api_root: str | None) -> bool:
+    """True when the site advertises the WordPress REST API or the feed names WordPress as generator."""
+    return bool(api_root) or bool(body and _GENERATOR.search(body[:8192]))
+
+
+def posts_url(site_url: str, count: int) -> str:
+    """`<site>/?rest_route=/wp/v2/posts&…`, which works with and without pretty permalinks."""
+    parts = urlsplit(site_url)
+    query = urlencode({"rest_route": "/wp/v2/posts", "per_page": max(10, min(count, 100)),
+                       "_embed": "wp:term,wp:featuredmedia"})
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "/", query, ""))
+
+
+def _post_id(guid: str | None) -> int | None:
+    match = _POST_ID.search(guid or "")
+    return int(match.group(1)) if match else None
+
+
+def _terms(post: dict[str, Any], taxonomy: str) -> list[str]:
+    groups = post.get("_embedded", {}).get("wp:term") or []
+    return [term["name"] for group in groups for term in group or []
+            if isinstance(term, dict) and term.get("taxonomy") == taxonomy and term.get("name")]
+
+
+def _featured_image(post: dict[str, Any]) -> str | None:
+    media = post.get("_embedded", {}).get("wp:featuredmedia") or []
+    first = media[0] if media and isinstance(media[0], dict) else {}
+    return first.get("source_url") or None
+
+
+def _modified(post: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(post["modified_gmt"]).replace(tzinfo=UTC)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def apply_posts(items: Iterable[Item], posts: list[dict[str, Any]]) -> int:
+    """Copy taxonomy, image and modified date from matching posts onto items; returns how many matched."""
+    by_id = {post["id"]: post for post in posts if isinstance(post.get("id"), int)}
+    by_link = {canonical_url(post.get("link")): post for post in posts if post.get("link")}
+    matched = 0
+    for item in items:
+        post = by_id.get(item.wp_id or _post_id(item.guid)) or by_link.get(canonical_url(item.link))
+        if post is None:
+            continue
+        matched += 1
+        item.wp_id = post.get("id") if isinstance(post.get("id"), int) else item.wp_id
+        categories, tags = _terms(post, "category"), _terms(post, "post_tag")
+        if categories or tags:
+            item.categories, item.tags = categories, tags
+        item.image = item.image or _featured_image(post)
+        item.updated = _modified(post) or item.updated
+    return matched
+
+
+def enrich(fetcher: Fetcher, items: list[Item], *, mode: Mode, site_url: str | None, body: bytes | None,
+           api_root: str | None = None) -> list[str]:
+    """Enrich `items` in place from the site's REST API when `mode` asks for it; returns warnings."""
+    if mode == "off" or not items or not site_url:
+        return []
+    if mode == "auto" and not looks_like_wordpress(body, api_root):
+        return []
+    url = posts_url(site_url, len(items))
+    try:
+        data, _ = fetcher.get_bytes(url, max_bytes=MAX_RESPONSE, accept="application/json")
+        posts = json.loads(data)
+    except (FetchError, ValueError) as exc:
+        return [f"WordPress API not used ({exc}); items kept as the feed gave them"]
+    if not isinstance(posts, list):
+        return ["WordPress API answered something other than a list of posts; items kept as the feed gave them"]
+    try:
+        matched = apply_posts(items, [p for p in posts if isinstance(p, dict)])
+    except (AttributeError, KeyError, TypeError) as exc:  # an unexpected shape: keep what we have
+        return [f"WordPress API answer not understood ({type(exc).__name__}: {exc})"]
+    return [] if matched or mode == "auto" else ["WordPress API matched none of the feed's items"]

@@ -1,0 +1,142 @@
+"""WordPress REST API enrichment of feed items, against a loopback "WordPress" site."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from feedrelay.items import Item
+from ingest.fetch import Fetcher, FetchState, HttpSettings
+from ingest.wpapi import apply_posts, enrich, looks_like_wordpress, posts_url
+from tests.support.server import LocalServer, Request, Response
+
+WP_FEED = b"""<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Site</title>
+<link>https://site.example/</link><generator>https://wordpress.org/?v=6.6</generator></channel></rss>"""
+
+
+def posts(base: str) -> list[dict]:
+    return [
+        {"id": 11, "link": f"{base}/2026/11/first/", "modified_gmt": "2026-11-27T09:30:00",
+         "_embedded": {"wp:term": [[{"taxonomy": "category", "name": "News"}],
+                                   [{"taxonomy": "post_tag", "name": "minsk"}, {"taxonomy": "post_tag", "name": "rail"}]],
+                       "wp:featuredmedia": [{"source_url": f"{base}/wp-content/uploads/first.jpg"}]}},
+        {"id": 12, "link": f"{base}/2026/11/second/", "modified_gmt": "2026-11-27T10:00:00",
+         "_embedded": {"wp:term": [[{"taxonomy": "category", "name": "Sport"}], []]}},
+    ]
+
+
+def items(base: str) -> list[Item]:
+    return [
+        Item(feed="wp", guid=f"{base}/?p=11", link=f"{base}/2026/11/first/?utm_source=rss", title="First",
+             categories=["News", "minsk", "rail"]),
+        Item(feed="wp", guid="urn:uuid:x", link=f"{base}/2026/11/second/", title="Second", categories=["Sport"]),
+        Item(feed="wp", guid="urn:uuid:y", link=f"{base}/2026/11/elsewhere/", title="Not in the API"),
+    ]
+
+
+@pytest.fixture
+def site():
+    with LocalServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fetcher():
+    f = Fetcher(HttpSettings(allow_private_networks=True))
+    yield f
+    f.close()
+
+
+def api(site: LocalServer, status: int = 200, body: bytes | None = None):
+    def answer(request: Request) -> Response:
+        query = parse_qs(urlsplit(request.path).query)
+        if query.get("rest_route") != ["/wp/v2/posts"]:
+            return Response(404)
+        return Response(status, body if body is not None else json.dumps(posts(site.url("").rstrip("/"))).encode(),
+                        {"Content-Type": "application/json"})
+    site.route("/", answer)
+
+
+def test_categories_tags_image_and_modified_from_one_request(site, fetcher):
+    api(site)
+    base = site.url("").rstrip("/")
+    batch = items(base)
+    assert enrich(fetcher, batch, mode="auto", site_url=site.url("/"), body=WP_FEED) == []
+    first, second, third = batch
+    assert first.categories == ["News"] and first.tags == ["minsk", "rail"] and first.wp_id == 11
+    assert first.image == f"{base}/wp-content/uploads/first.jpg"
+    assert first.updated.isoformat() == "2026-11-27T09:30:00+00:00"
+    assert second.categories == ["Sport"] and second.tags == [] and second.image is None
+    assert third.categories == [] and third.wp_id is None
+    assert len(site.requests) == 1
+    assert parse_qs(urlsplit(site.requests[0].path).query)["_embed"] == ["wp:term,wp:featuredmedia"]
+
+
+def test_off_and_non_wordpress_auto_make_no_request(site, fetcher):
+    api(site)
+    batch = items(site.url("").rstrip("/"))
+    assert enrich(fetcher, batch, mode="off", site_url=site.url("/"), body=WP_FEED) == []
+    assert enrich(fetcher, batch, mode="auto", site_url=site.url("/"), body=b"<rss><channel/></rss>") == []
+    assert site.requests == [] and batch[0].tags == []
+
+
+def test_on_forces_the_request_and_link_header_enables_auto(site, fetcher):
+    api(site)
+    assert enrich(fetcher, items(site.url("").rstrip("/")), mode="on", site_url=site.url("/"), body=b"<rss/>") == []
+    assert enrich(fetcher, items(site.url("").rstrip("/")), mode="auto", site_url=site.url("/"), body=b"<rss/>",
+                  api_root=site.url("/wp-json/")) == []
+    assert len(site.requests) == 2
+
+
+@pytest.mark.parametrize("status,body", [(500, b"oops"), (200, b"<html>not json</html>"), (200, b'{"code": 1}'),
+                                         (200, b'[{"id": 11, "_embedded": []}]')])
+def test_failures_fall_back_to_the_feed(site, fetcher, status, body):
+    api(site, status, body)
+    batch = items(site.url("").rstrip("/"))
+    warnings = enrich(fetcher, batch, mode="auto", site_url=site.url("/"), body=WP_FEED)
+    assert len(warnings) == 1 and "WordPress API" in warnings[0]
+    assert batch[0].categories == ["News", "minsk", "rail"] and batch[0].tags == []
+
+
+def test_fetch_reports_the_api_root_from_the_link_header(site, fetcher):
+    site.route("/feed/", Response(200, WP_FEED, {"Content-Type": "application/rss+xml",
+                                                 "Link": '<https://site.example/wp-json/>; rel="https://api.w.org/"'}))
+    result = fetcher.fetch(FetchState(site.url("/feed/")))
+    assert result.api_root == "https://site.example/wp-json/"
+    assert looks_like_wordpress(WP_FEED, None) and not looks_like_wordpress(b"<rss/>", None)
+
+
+def test_posts_url_and_matching_by_link():
+    assert posts_url("https://site.example/blog", 3).startswith("https://site.example/blog/?rest_route=%2Fwp%2Fv2%2Fposts")
+    item = Item(feed="wp", guid=None, link="http://www.site.example/a/", title="A")
+    assert apply_posts([item], [{"id": 5, "link": "https://site.example/a"}]) == 1 and item.wp_id == 5
+
+
+def test_pipeline_stores_enriched_items(site, tmp_path):
+    from sqlalchemy import select
+
+    from feedrelay.config import load_config
+    from feedrelay.pipeline import Relay
+    from store import models
+
+    base = site.url("").rstrip("/")
+    feed = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Site</title>'
+            f"<link>{base}/</link><generator>https://wordpress.org/?v=6.6</generator>"
+            f"<item><title>First</title><link>{base}/2026/11/first/</link><guid>{base}/?p=11</guid>"
+            f"<category>News</category><category>minsk</category><category>rail</category>"
+            f"<description>The first story of the day, told at some length.</description></item>"
+            f"</channel></rss>").encode()
+    site.route("/feed/", Response(200, feed, {"Content-Type": "application/rss+xml"}))
+    api(site)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: sqlite:///{tmp_path / 'relay.db'}\nhttp:\n  allow_private_networks: true\n"
+                      f"feeds:\n  - name: wp\n    url: {site.url('/feed/')}\n")
+    with Relay(load_config(config)) as relay:
+        outcome = relay.poll("wp")
+        assert outcome.new == 1 and not outcome.warnings
+        with relay.sessions() as session:
+            data = session.scalars(select(models.Item.data)).one()
+    assert data["categories"] == ["News"] and data["tags"] == ["minsk", "rail"] and data["wp_id"] == 11
+    assert data["image"] == f"{base}/wp-content/uploads/first.jpg"
