@@ -89,7 +89,7 @@ class DedupConfig(Strict):
 
     representative: Literal["earliest", "priority"] = "earliest"
     near_duplicates: bool = True
-    similarity: float = Field(0.8, gt=0.3, le=1.0)
+    similarity: float = Field(0.9, ge=0.5, le=1.0)  # containment a near-duplicate merge needs
     retention: Duration = timedelta(days=180)
 
 
