@@ -53,7 +53,7 @@ def test_hostile_feeds_fail_alone_and_leak_nothing(tmp_path: Path) -> None:
             for slot in range(2):
                 cluster.start(slot)
             total = len(farm.feeds) + len(hostile)
-            wait_for(lambda: cycle_done(sessions, start, total), 120, "every feed to be polled",
+            wait_for(lambda: cycle_done(sessions, start, total), 240, "every feed to be polled",
                      explain=lambda: progress(sessions, start) + cluster.logs())
             cluster.wait_ready()
             assert cluster.alive(), cluster.logs()

@@ -39,7 +39,7 @@ def test_three_workers_share_300_feeds_without_doing_anything_twice(tmp_path: Pa
             start = utcnow()
             for slot in range(3):
                 cluster.start(slot)
-            wait_for(lambda: cycle_done(sessions, start, 300), 120, "the first cycle",
+            wait_for(lambda: cycle_done(sessions, start, 300), 300, "the first cycle",
                      explain=lambda: progress(sessions, start) + cluster.logs())
             first = farm.requests_per_feed()
             assert len(first) == 300 and set(first.values()) == {1}, first.most_common(3)
@@ -48,7 +48,7 @@ def test_three_workers_share_300_feeds_without_doing_anything_twice(tmp_path: Pa
             farm.advance(new_per_origin=1, updates=15)
             start = utcnow()
             trigger_cycle(sessions)
-            wait_for(lambda: cycle_done(sessions, start, 300), 120, "the second cycle",
+            wait_for(lambda: cycle_done(sessions, start, 300), 300, "the second cycle",
                      explain=lambda: progress(sessions, start) + cluster.logs())
             second = farm.requests_per_feed(mark)
             assert len(second) == 300 and set(second.values()) == {1}, second.most_common(3)

@@ -102,7 +102,7 @@ def slow_hook(farm: Farm, seconds: float) -> None:
 
 
 def run_cycle(farm: Farm, cluster: Cluster, sessions: sessionmaker[Session], *,
-              during: Callable[[], None] = lambda: None, timeout: float = 90) -> None:
+              during: Callable[[], None] = lambda: None, timeout: float = 180) -> None:
     """Make every feed due, run `during`, wait until the cycle is done."""
     start = utcnow()
     trigger_cycle(sessions)
