@@ -125,7 +125,7 @@ def _entry_to_item(entry: Any, feed_name: str, language: str | None) -> Item:
         summary=summary,
         authors=authors,
         published=_struct_time(entry.get("published_parsed")),
-        updated=_struct_time(entry.get("updated_parsed")),
+        updated=_struct_time(dict.get(entry, "updated_parsed")),  # no feedparser fallback to published
         categories=_unique(t.get("term") for t in entry.get("tags", [])),
         enclosures=enclosures,
         language=entry.get("language") or language,
