@@ -151,3 +151,22 @@ def test_restart_keeps_next_check_and_validators(tmp_path, server):
         assert restarted.claim_due_feeds(10) == []  # not due again: no refetch storm after a restart
         restarted.poll("news")
     assert server.requests[-1].headers.get("If-None-Match") == '"v1"'
+
+
+def test_full_pass_records_304s_in_batches(tmp_path, server):
+    def answer(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(304)
+        return Response(200, feed_xml(f"Story {request.path}"), {**RSS, "ETag": '"v1"'})
+    for n in range(5):
+        server.route(f"/f{n}.xml", answer)
+    path = write_config(tmp_path, {f"f{n}": server.url(f"/f{n}.xml") for n in range(5)})
+    with Relay(load_config(path)) as relay:
+        assert {o.outcome for o in relay.run_once().feeds} == {"ok"}
+        before = utcnow()
+        assert {o.outcome for o in relay.run_once().feeds} == {"not_modified"}
+        for n in range(5):  # written when the pass returns: schedule, status, lease released
+            feed = row(relay, f"f{n}")
+            assert feed.last_outcome == "not_modified" and feed.last_http_status == 304
+            assert feed.last_checked_at >= before and feed.lease_owner is None and feed.etag == '"v1"'
+            assert timedelta(minutes=27) <= feed.next_check_at - before <= timedelta(minutes=33, seconds=1)
