@@ -213,9 +213,11 @@ class Relay:
         return outcome
 
     def _clean(self, feed: FeedConfig, raw: list[Item]) -> tuple[list[Item], list[str | None]]:
-        rules = self.clean_rules.get(feed.name)
-        if rules is None:  # built once per feed and config: compiling the litter rules is costly
-            rules = self.clean_rules[feed.name] = clean_rules(self.config.feed_clean(feed))
+        clean = self.config.feed_clean(feed)
+        key = clean.model_dump_json()
+        rules = self.clean_rules.get(key)
+        if rules is None:  # built once per distinct rules: compiling the litter rules is costly
+            rules = self.clean_rules[key] = clean_rules(clean)
         items = [clean_item(item, rules) for item in raw[: self.config.defaults.max_items]]
         return items, [filter_reason(item, rules) for item in items]
 
