@@ -6,6 +6,7 @@ Same run, same server, same concurrency, each after a warm-up cycle that stored 
   bare      a plain requests conditional-GET loop (shared Session, thread pool, no parsing)
   fetcher   feedrelay's Fetcher alone (SSRF guard, caps, deadline, hashing, encoding check)
   feedrelay the real pipeline (`Relay.run_once`): SQLite state, parse/clean/store of changed feeds
+Then a cycle with nothing changed (100 % 304) for bare and feedrelay: the quiet path's cost alone.
 Then the daemon (`feedrelay run`) with N feeds configured: time to poll them all and peak RSS.
 The server runs in another process; CPU seconds are the measuring process's own. Per-host cap =
 workers, since every feed lives on 127.0.0.1.
@@ -155,13 +156,16 @@ def main() -> int:
         results["bare"] = measure(lambda: bare_cycle(session, urls, etags, args.workers))
         results["fetcher"] = measure(lambda: fetcher_cycle(fetcher, states, args.workers))
         results["feedrelay"] = measure(lambda: relay_cycle(relay))
+        # and once more with nothing changed (100 % 304): the cost of the quiet path alone
+        results["bare, all 304"] = measure(lambda: bare_cycle(session, urls, etags, args.workers))
+        results["feedrelay, all 304"] = measure(lambda: relay_cycle(relay))
         relay.close()
-    bare_rate = results["bare"][0] / results["bare"][1]
     print(f"\nOne poll cycle, {args.feeds} feeds (90 % 304, 10 % changed), {args.workers} workers, "
           f"{os.cpu_count()} CPUs:")
-    print(f"{'':10} {'feeds/s':>9} {'wall s':>8} {'CPU s':>7} {'vs bare':>8}")
+    print(f"{'':19} {'feeds/s':>9} {'wall s':>8} {'CPU s':>7} {'vs bare':>8}")
     for name, (feeds, wall, cpu) in results.items():
-        print(f"{name:10} {feeds / wall:9.0f} {wall:8.2f} {cpu:7.2f} {feeds / wall / bare_rate:7.2f}x")
+        base = results["bare, all 304"] if "all 304" in name else results["bare"]
+        print(f"{name:19} {feeds / wall:9.0f} {wall:8.2f} {cpu:7.2f} {feeds / wall / (base[0] / base[1]):7.2f}x")
     if not args.skip_daemon:
         polled, peak, code = daemon_run(port, args.feeds, args.workers, timeout=600)
         print(f"\ndaemon with {args.feeds} feeds: first cycle polled in {polled:.1f}s, "
