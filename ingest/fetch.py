@@ -5,6 +5,12 @@ on; it never raises for network or server trouble (the result says what went wro
 operator can read). Redirects are followed by hand so every hop passes the SSRF guard and
 permanent moves (301/308) are told apart from temporary ones. One pooled `requests.Session`
 (keep-alive) is shared by all worker threads; a per-host semaphore caps concurrency per site.
+
+Limits: the total deadline is enforced while the body streams (checked after every read, socket
+timeout lowered to the time left); before the headers arrive each read is bounded by
+min(read timeout, time left), so a server trickling its *headers* byte by byte is only stopped by
+the read timeout per byte. The SSRF guard checks and pins every connection's address (see
+`ingest.netguard`); keep-alive connections are reused only for the host they were checked for.
 """
 
 from __future__ import annotations
@@ -70,7 +76,11 @@ class FetchState:
 
 @dataclass
 class FetchResult:
-    """The outcome of one fetch; `body` (UTF-8, decompressed) is set only for "ok"."""
+    """The outcome of one fetch; `body` is set only for "ok".
+
+    `body` is decompressed and converted to UTF-8 (its XML declaration says so), so
+    `text_encoding` is "utf-8"; `content_type` is the media type without parameters.
+    """
 
     outcome: Outcome
     url: str
