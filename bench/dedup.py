@@ -89,11 +89,19 @@ def play(corpus: Path, database: str, near: bool = True) -> tuple[Session, dict]
         complete_feeds={ids[f["name"]] for f in feeds if f["complete"]},
     )
     started, stored_items, last_prune = time.perf_counter(), 0, 0
+    cleaned: dict[str, Item] = {}  # re-fetched unchanged items are cleaned once
+
+    def clean_once(raw: dict) -> Item:
+        key = json.dumps(raw, sort_keys=True)
+        if key not in cleaned:
+            cleaned[key] = clean(Item.from_json(raw))
+        return cleaned[key]
+
     with (corpus / "fetches.jsonl").open() as handle:
         for line in handle:
             fetch = json.loads(line)
             now = BASE_TIME + timedelta(hours=fetch["round"])
-            items = [clean(Item.from_json(raw)) for raw in fetch["items"]]
+            items = [clean_once(raw) for raw in fetch["items"]]
             with sessions.begin() as session:
                 feed = session.get(models.Feed, ids[fetch["feed"]])
                 store_items(session, feed, items, policy, deleted=fetch["deleted"], now=now)
@@ -179,10 +187,9 @@ def synthetic(corpus: Path | None, near: bool) -> dict:
         return result
 
 
-def real(near: bool) -> None:
-    if not REAL_CORPUS.is_dir():
-        print(f"real corpus: skipped ({REAL_CORPUS} is absent)")
-        return
+def real_merges(corpus: Path = REAL_CORPUS, near: bool = True) -> tuple[int, int, list[dict]]:
+    """Store every real feed of `corpus` (one feed per file) and return (files, items, merges);
+    each merge names the merged item and the story's representative (feed, title, text)."""
     from ingest.parse import ParseError, parse_feed
 
     clean = cleaner()
@@ -190,7 +197,7 @@ def real(near: bool) -> None:
         engine, sessions = open_database(f"sqlite:///{tmp}/real.db")
         policy = StorePolicy(targets={"site": lambda item, feed: True},
                              near_duplicate=NearDuplicates() if near else None)
-        files = sorted(p for p in REAL_CORPUS.iterdir() if p.suffix in (".xml", ".json"))
+        files = sorted(p for p in corpus.iterdir() if p.suffix in (".xml", ".json"))
         total = 0
         for path in files:
             try:
@@ -202,20 +209,32 @@ def real(near: bool) -> None:
                 (feed,) = make_feeds(session, [{"name": path.stem}]).values()
                 store_items(session, feed, items, policy)
             total += len(items)
+        merges = []
         with sessions() as session:
-            merges = session.execute(
-                select(models.Merge.reason, models.Merge.score, models.Item.title, models.Feed.name,
-                       models.Story.title, models.Story.representative_item_id)
-                .join(models.Item, models.Item.id == models.Merge.item_id)
-                .join(models.Feed, models.Feed.id == models.Item.feed_id)
-                .join(models.Story, models.Story.id == models.Merge.story_id)
-            ).all()
-            print(f"real corpus: {len(files)} files, {total} items, {len(merges)} merges (read them):")
-            for reason, score, title, feed, story_title, rep in merges:
-                rep_feed = session.scalar(select(models.Feed.name).join(
-                    models.Item, models.Item.feed_id == models.Feed.id).where(models.Item.id == rep))
-                print(f"  [{reason} {score}] {feed}: {title[:60]!r}\n      = {rep_feed}: {story_title[:60]!r}")
+            for merge in session.scalars(select(models.Merge).order_by(models.Merge.id)):
+                item = session.get(models.Item, merge.item_id)
+                story = session.get(models.Story, merge.story_id)
+                rep = session.get(models.Item, story.representative_item_id)
+                merges.append({
+                    "reason": merge.reason, "score": merge.score,
+                    "feed": session.get(models.Feed, item.feed_id).name, "title": item.title,
+                    "text": (item.data or {}).get("text", ""),
+                    "story_feed": session.get(models.Feed, rep.feed_id).name, "story_title": rep.title,
+                    "story_text": (rep.data or {}).get("text", ""),
+                })
         engine.dispose()
+    return len(files), total, merges
+
+
+def real(near: bool) -> None:
+    if not REAL_CORPUS.is_dir():
+        print(f"real corpus: skipped ({REAL_CORPUS} is absent)")
+        return
+    files, total, merges = real_merges(REAL_CORPUS, near)
+    print(f"real corpus: {files} files, {total} items, {len(merges)} merges (read them):")
+    for m in merges:
+        print(f"  [{m['reason']} {m['score']}] {m['feed']}: {m['title'][:60]!r}\n"
+              f"      = {m['story_feed']}: {m['story_title'][:60]!r}")
 
 
 def main() -> None:

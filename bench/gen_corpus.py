@@ -11,7 +11,7 @@ Origins publish about one post every two rounds, English and Cyrillic. Aggregato
 with WPeMatico-like transformations: new GUID (`?p=N`) and permalink, title prefix/suffix,
 entity-encoded quotes, whitespace changes, litter around the body (WPeMatico credit, Yoast
 "appeared first on" footer with the original permalink, share box, related posts), or an
-excerpt only. Origin quirks: GUIDs changing on every fetch, one GUID for every item, tracking
+excerpt only (30–80 words, with or without a link back). Origin quirks: GUIDs changing on every fetch, one GUID for every item, tracking
 parameters changing per fetch, a move from http to https, content updates, deletions
 (vanishing from a `complete` feed, RFC 6721 tombstones) and reappearing items. Hard negatives:
 recurring template posts ("Daily briefing for 27 November"), different stories with one title,
@@ -204,7 +204,7 @@ class Corpus:
 
     def _copies(self) -> None:
         origins = [s for s in self.sites if s.role == "origin"]
-        styles = ["yoast", "wpematico", "litter", "excerpt", "plain", "source-link", "related"]
+        styles = ["yoast", "wpematico", "litter", "excerpt", "bare-excerpt", "plain", "source-link", "related"]
         for aggregator in (s for s in self.sites if s.role == "aggregator"):
             for origin in self.rng.sample(origins, 7):
                 for article in origin.articles:
@@ -243,19 +243,21 @@ class Corpus:
                     language=site.language)
 
     def copy_item(self, site: Site, article: Article, style: str, at: int) -> Item:
+        """The aggregator's copy, rendered the same on every fetch (its own seeded noise)."""
+        rng = random.Random(f"{self.seed}-{site.name}-{article.id}")
         origin = next(s for s in self.sites if s.name == article.site)
         number = self.copy_numbers.setdefault((site.name, article.id), 1000 + len(self.copy_numbers))
         guid = f"{site.home}/?p={number}"
         link = f"{site.home}/{number}/"
         self.truth[f"{site.name}|{guid}|{link}"] = article.id
         original_link = self.link(origin, article, article.round).split("?")[0]
-        if self.rng.random() < 0.3:
+        if rng.random() < 0.3:
             original_link = original_link.replace("https://", "http://")
-        title = self._copy_title(article.title, origin.name)
+        title = self._copy_title(rng, article.title, origin.name)
         paragraphs = article.body(at)
-        body = "".join(f"<p>{self._noisy(p)}</p>\n" for p in paragraphs)
-        if style == "excerpt":
-            first = " ".join(" ".join(paragraphs).split()[:55])
+        body = "".join(f"<p>{self._noisy(rng, p)}</p>\n" for p in paragraphs)
+        if style in ("excerpt", "bare-excerpt"):  # bare: no link back to the original at all
+            first = " ".join(" ".join(paragraphs).split()[:rng.choice((30, 55, 55, 80))])
             body = f"<p>{html.escape(first, quote=False)} [&#8230;]</p>\n"
         if style in ("yoast", "excerpt"):
             body += (f'<p>The post <a rel="nofollow" href="{original_link}">{html.escape(article.title)}</a> '
@@ -275,26 +277,26 @@ class Corpus:
         return Item(feed=site.name, guid=guid, link=link, title=title,
                     content_html=body, published=BASE_TIME + timedelta(hours=at), language=article.language)
 
-    def _copy_title(self, title: str, origin: str) -> str:
+    def _copy_title(self, rng: random.Random, title: str, origin: str) -> str:
         escaped = html.escape(title, quote=True)
-        choice = self.rng.random()
+        choice = rng.random()
         if choice < 0.2:
             escaped = escaped.replace("&#x27;", "&#8217;").replace("&quot;", "&#8220;", 1).replace("&quot;", "&#8221;")
         elif choice < 0.3:
             escaped = escaped.replace("&amp;", "&amp;amp;").replace("&quot;", "&amp;quot;")
-        if self.rng.random() < 0.3:
+        if rng.random() < 0.3:
             escaped = f"[{origin.title()}] {escaped}"
-        elif self.rng.random() < 0.2:
+        elif rng.random() < 0.2:
             escaped = f"{escaped} &#8211; {origin.title()}"
-        if self.rng.random() < 0.2:
+        if rng.random() < 0.2:
             escaped = "  " + escaped.replace(" ", "  ", 1) + " "
         return escaped
 
-    def _noisy(self, paragraph: str) -> str:
+    def _noisy(self, rng: random.Random, paragraph: str) -> str:
         text = html.escape(paragraph, quote=False)
-        if self.rng.random() < 0.3:
+        if rng.random() < 0.3:
             text = text.replace(". ", ".&nbsp; ", 2)
-        if self.rng.random() < 0.2:
+        if rng.random() < 0.2:
             text = text.replace(" ", "\n", 3)
         return text
 
