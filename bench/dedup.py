@@ -172,6 +172,8 @@ def evaluate(session: Session, truth: dict) -> dict:
         "deleted_articles": len(deleted), "deletions_delivered": retracted,
         "stories_with_two_articles": sum(1 for s in articles_of_story.values() if len(s) > 1),
         "merges_by_reason": dict(reasons),
+        "identity_switches": {f.name: f.guid_mode for f in session.scalars(
+            select(models.Feed).where(models.Feed.guid_mode != "guid"))},
         "deliveries": session.scalar(select(func.count()).select_from(models.Delivery)),
     }
 
