@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from feedrelay.items import utcnow
@@ -39,5 +39,5 @@ def prune(session: Session, retention: timedelta, *, now: datetime | None = None
         if not ids:
             return pruned
         session.execute(delete(models.NearDupBand).where(models.NearDupBand.item_id.in_(ids)))
-        session.execute(update(models.Item).where(models.Item.id.in_(ids)).values(status="pruned", data=None))
+        session.execute(update(models.Item).where(models.Item.id.in_(ids)).values(status="pruned", data=null()))
         pruned += len(ids)
