@@ -50,10 +50,11 @@ class StageClock:
         return timed
 
 
-def run_feedrelay(directory: Path, server: StaticServer, corpus, workers: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def run_feedrelay(directory: Path, server: StaticServer, corpus, workers: int,  # type: ignore[no-untyped-def]
+                  database: str | None = None) -> dict[str, Any]:
     config_path = directory / "config.yaml"
     config_path.write_text(f"""\
-database: sqlite:///{directory / 'bench.db'}
+database: {database or f"sqlite:///{directory / 'bench.db'}"}
 http:
   allow_private_networks: true
   workers: {workers}
@@ -107,6 +108,8 @@ def main() -> None:
     parser.add_argument("--aggregators", type=int, default=40)
     parser.add_argument("--per-feed", type=int, default=25)
     parser.add_argument("--workers", type=int, default=8, help="concurrent fetches (http.workers)")
+    parser.add_argument("--database", help="an empty database URL instead of a new SQLite file "
+                                           "(e.g. postgresql+psycopg://postgres@127.0.0.1/bench)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="feedrelay-bench-") as tmp:
         directory = Path(tmp)
@@ -117,9 +120,10 @@ def main() -> None:
               f"{size / 1e6:.1f} MB")
         bare = run_feedparser(directory / "feeds", corpus.names)
         with StaticServer(directory / "feeds") as server:
-            relay = run_feedrelay(directory, server, corpus, args.workers)
+            relay = run_feedrelay(directory, server, corpus, args.workers, args.database)
     items = relay["new"] + relay["duplicates"]
-    print(f"\nfeedrelay end to end (SQLite, {args.workers} fetch threads): {items} items stored "
+    backend = args.database.split("+")[0].split(":")[0] if args.database else "SQLite"
+    print(f"\nfeedrelay end to end ({backend}, {args.workers} fetch threads): {items} items stored "
           f"({relay['new']} new stories, {relay['duplicates']} copies merged), {relay['delivered']} delivered")
     print(f"  {relay['wall']:.2f} s wall, {relay['cpu']:.2f} s CPU → {items / relay['wall']:.0f} items/s wall, "
           f"{items / relay['cpu']:.0f} items/CPU-s")
