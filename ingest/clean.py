@@ -3,9 +3,10 @@
 One stage, in this order, with one lxml parse per item (two when it has <noscript>):
 
 1. per-feed regex rewrites on the raw HTML (like WPeMatico's);
-2. `sanitize.normalise` (a permissive nh3 pass) so lxml parses the tree an HTML5 parser builds;
+2. `sanitize.normalise` (a permissive nh3 pass) so lxml parses the tree an HTML5 parser builds,
+   with unknown tags already unwrapped;
 3. structural pass on the lxml tree: drop non-content elements (script, style, forms …),
-   unwrap unknown tags, keep only allowlisted iframes (YouTube → youtube-nocookie); remove
+   keep only allowlisted iframes (YouTube → youtube-nocookie); remove
    selector litter (`ingest.litter`), reading a source link from it first; resolve lazy images
    (largest srcset candidate) and make URLs absolute against the item link / xml:base (the
    first image is noted here); `images: strip`; drop empty wrappers; remove litter lines,
@@ -151,10 +152,8 @@ _URL_ATTRS = {
 }
 _MEDIA_AND_LINKS = frozenset(_URL_ATTRS)
 _NON_CONTENT = tuple(DROPPED_WITH_CONTENT - {"noscript"})
-_AS_DIV = frozenset({"section", "article", "header", "footer", "aside", "main", "nav", "hgroup",
-                     "dialog", "dir", "menu", "listing", "fieldset", "legend", "address"})
 _DROP_IF_EMPTY = frozenset({
-    "p", "div", "span", "figure", "figcaption", "blockquote", "strong", "b", "em", "i", "u", "s",
+    "p", "div", "span", "section", "article", "header", "footer", "aside", "main", "nav", "hgroup", "figure", "figcaption", "blockquote", "strong", "b", "em", "i", "u", "s",
     "small", "big", "font", "center", "h1", "h2", "h3", "h4", "h5", "h6", "a", "sup", "sub", "mark",
     "label", "picture", "ul", "ol", "li", "dl", "dt", "dd", "code", "cite", "q", "abbr", "time",
     "ins", "del", "strike", "tt",
@@ -177,9 +176,12 @@ def clean_html(html: str, *, base_url: str | None = None, rules: CleanRules | No
         _strip_images(body)
     _drop_empty(body)
     line_source = tail_source = None
+    triggers = litter_rules.LINE_TRIGGERS
+    lowered = _STRING(body).lower() if triggers is not None else ""
+    scan_all = triggers is None or any(t in lowered for t in triggers)
     for _ in range(5):  # a trimmed tail can turn what is left of a line into litter
         before = len(found)
-        line_source = _remove_lines(body, base_url, found) or line_source
+        line_source = _remove_lines(body, base_url, found, scan_all) or line_source
         tail_source = _trim_tail(body, base_url, found) or tail_source
         if len(found) == before:
             break
@@ -250,7 +252,7 @@ def filter_reason(item: Item, rules: CleanRules | None) -> str | None:
 
 def summarize(text: str, limit: int) -> str:
     """The first `limit` characters of `text` on a word boundary, with "…" when cut."""
-    flat = " ".join(text.split())
+    flat = " ".join(text[: limit * 3 + 100].split())
     if len(flat) <= limit:
         return flat
     cut = flat[: limit + 1]
@@ -291,7 +293,7 @@ def _parse(html: str) -> etree._Element:
 
 
 def _lxml_body(html: str) -> etree._Element:
-    html = _INVALID_CHARS.sub("", html).replace("\x0c", " ")
+    html = _INVALID_CHARS.sub("", html.replace("\x0c", " "))  # character references can yield them
     root = etree.fromstring(b"<html><body>" + html.encode("utf-8"), _PARSER)
     body = root.find("body")
     for extra in root:
@@ -307,8 +309,8 @@ def _serialise(body: etree._Element) -> str:
 def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher, base: str | None
             ) -> tuple[list[tuple[etree._Element, str]], list[etree._Element]]:
     """One walk over the tree: drop never-content elements (script, style, forms …) with their
-    insides, turn sectioning tags into <div>s, unwrap unknown tags, settle iframes (allowlisted
-    embed or litter); return the litter matches and the media/link elements."""
+    insides, settle iframes (allowlisted embed or litter); return the litter matches and the
+    media/link elements."""
     etree.strip_elements(body, *_NON_CONTENT, with_tail=False)
     litter = matcher.complex_matches(body)
     matched = {element for element, _name in litter}
@@ -327,13 +329,8 @@ def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher, base: s
             continue  # it goes; don't rename or unwrap it
         if tag in _MEDIA_AND_LINKS:
             media.append(element)
-        elif tag in _AS_DIV:
-            element.tag = "div"
-        elif tag == "image":
-            element.tag = "img"  # as HTML5 parsers (and so nh3) read it
-            media.append(element)
-        elif tag not in ALLOWED_TAGS:
-            element.tag = _UNWRAP  # nh3 would unwrap it; do it now so both passes see one tree
+        elif tag not in ALLOWED_TAGS:  # `normalise` let nothing else through; belt and braces
+            element.tag = _UNWRAP
     etree.strip_tags(body, _UNWRAP)
     return litter, media
 
@@ -400,15 +397,11 @@ def _attached(element: etree._Element, body: etree._Element) -> bool:
     return any(a is body for a in element.iterancestors())
 
 
-def _remove_lines(body: etree._Element, base: str | None, found: list[str]) -> str | None:
-    """Remove whole lines matching "anywhere"/"caption" line rules; return a source link."""
+def _remove_lines(body: etree._Element, base: str | None, found: list[str], scan_all: bool) -> str | None:
+    """Remove whole lines matching "anywhere"/"caption" line rules; return a source link.
+    Without `scan_all` (no rule's trigger word is in the text) only captions are looked at."""
     source = None
-    triggers = litter_rules.LINE_TRIGGERS
-    lowered = _STRING(body).lower() if triggers is not None else ""
-    if triggers is None or any(t in lowered for t in triggers):
-        containers = [body, *body.iter(*BLOCK_TAGS)]
-    else:
-        containers = _CAPTIONS(body)
+    containers = [body, *body.iter(*BLOCK_TAGS)] if scan_all else _CAPTIONS(body)
     for container in containers:
         in_caption = container.tag == "figcaption" or "wp-caption-text" in (container.get("class") or "")
         for line in lines_of(container):
@@ -498,8 +491,13 @@ def _cut_line(line: Line, body: etree._Element) -> bool:
 
 
 def _prune(element: etree._Element | None, body: etree._Element) -> None:
-    """Drop `element` and then its ancestors while they are empty wrappers."""
-    while element is not None and element is not body and element.tag in _DROP_IF_EMPTY:
+    """Drop trailing <br>s, then `element`, while it is an empty wrapper; repeat upwards."""
+    while element is not None:
+        if element.tag in BLOCK_TAGS:
+            while len(element) and element[-1].tag == "br" and _BLANK.fullmatch(element[-1].tail or ""):
+                element.remove(element[-1])
+        if element is body or element.tag not in _DROP_IF_EMPTY:
+            return
         if not _BLANK.fullmatch("".join(element.itertext())) or any(
             d.tag not in _DROP_IF_EMPTY and d.tag != "br" for d in element.iterdescendants()
         ):
@@ -614,6 +612,8 @@ def _drop_empty(body: etree._Element) -> None:
     has_content: set[etree._Element] = set()
     for element in reversed(list(body.iter())):
         if element is body:
+            while len(body) and body[-1].tag == "br" and _BLANK.fullmatch(body[-1].tail or ""):
+                body.remove(body[-1])
             break
         if element.tag in BLOCK_TAGS:
             while len(element) and element[-1].tag == "br" and _BLANK.fullmatch(element[-1].tail or ""):
@@ -634,43 +634,46 @@ def _drop_empty(body: etree._Element) -> None:
 
 def _normalise_whitespace(body: etree._Element) -> None:
     """Collapse whitespace runs outside <pre>, trim it at block edges, one newline around
-    blocks and after a <br>."""
+    blocks and after a <br> (one walk, parents before children)."""
     in_pre: set[etree._Element] = set()
     for pre in body.iter(*_PRE_TAGS):
         in_pre.update(pre.iter())
-    for element in body.iter():
-        text, tail = element.text, element.tail
-        if text and element not in in_pre:
-            element.text = _collapse(text)
-        if tail and element is not body and not (in_pre and element.getparent() in in_pre):
-            element.tail = _collapse(tail)
-    for element in [body, *body.iter(*BLOCK_TAGS)]:
-        if element in in_pre:
+    text = body.text
+    if text:
+        body.text = _SPACES.sub(" ", text).lstrip() or None
+    for element in body.iterdescendants():
+        inside = bool(in_pre) and element in in_pre
+        outermost_pre = inside and element.getparent() not in in_pre
+        if inside and not outermost_pre:
             continue
-        element.text = (element.text or "").lstrip(" ") or None
-        for child in element:
-            if child.tag in BLOCK_TAGS:
-                previous = child.getprevious()
-                if previous is None:
-                    text = (element.text or "").rstrip(" \n")
-                    element.text = text + "\n" if text else None
-                else:
-                    previous.tail = (previous.tail or "").rstrip(" \n") + "\n"
-                child.tail = "\n" + (child.tail or "").lstrip(" \n")
-        if len(element):
-            element[-1].tail = (element[-1].tail or "").rstrip(" \n") or None
-        else:
-            element.text = (element.text or "").rstrip(" ") or None
-    for br in body.iter("br"):
-        if br not in in_pre:
-            br.tail = "\n" + (br.tail or "").lstrip(" \n")
-    body.text = (body.text or "").lstrip() or None
+        tag = element.tag
+        text, tail = element.text, element.tail
+        if text and not inside and _loose(text):
+            element.text = text = _SPACES.sub(" ", text)
+        if tail and _loose(tail):
+            element.tail = _SPACES.sub(" ", tail)
+        parent = element.getparent()
+        if tag in BLOCK_TAGS:
+            if not inside:
+                if text and text[0] == " ":
+                    element.text = text = text.lstrip(" ") or None
+                if text and not len(element):
+                    element.text = text.rstrip(" ") or None
+            previous = element.getprevious()
+            if previous is None:
+                before = (parent.text or "").rstrip(" \n")
+                parent.text = before + "\n" if before else None
+            else:
+                previous.tail = (previous.tail or "").rstrip(" \n") + "\n"
+            element.tail = "\n" + (element.tail or "").lstrip(" \n")
+        elif tag == "br":
+            element.tail = "\n" + (element.tail or "").lstrip(" \n")
+        if element.tail and parent.tag in BLOCK_TAGS and element.getnext() is None:
+            element.tail = element.tail.rstrip(" \n") or None
 
 
-def _collapse(text: str) -> str:
-    if "  " in text or "\n" in text or "\t" in text or "\r" in text or "\f" in text:
-        return _SPACES.sub(" ", text)
-    return text
+def _loose(text: str) -> bool:
+    return "\n" in text or "  " in text or "\t" in text or "\r" in text
 
 
 def _plain_text(body: etree._Element) -> str:

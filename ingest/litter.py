@@ -415,10 +415,11 @@ class SelectorMatcher:
 
     def match(self, element: etree._Element) -> str | None:
         """The name of the first simple selector rule `element` matches, if any."""
-        for simple in (*self._by_tag.get(element.tag, ()), *self._by_tag.get(None, ())):
-            if simple.test(element):
-                return simple.name
-        for key in element.attrib:
+        if self._by_tag:
+            for simple in (*self._by_tag.get(element.tag, ()), *self._by_tag.get(None, ())):
+                if simple.test(element):
+                    return simple.name
+        for key in element.keys():  # noqa: SIM118 - lxml's keys() lists attribute names
             if key == "class":
                 for token in element.get("class").split():
                     for simple in self._by_class.get(token, ()):

@@ -31,13 +31,13 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 URL_ATTRIBUTES = frozenset({"href", "src", "poster", "cite"})
 
 ALLOWED_TAGS = frozenset({
-    "a", "abbr", "acronym", "address", "audio", "b", "bdi", "bdo", "big", "blockquote", "br",
+    "a", "abbr", "acronym", "address", "article", "aside", "audio", "b", "bdi", "bdo", "big", "blockquote", "br",
     "caption", "center", "cite", "code", "col", "colgroup", "dd", "del", "details", "dfn", "div",
-    "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i",
-    "iframe", "img", "ins", "kbd", "li", "mark", "ol", "p", "picture", "pre", "q", "rp", "rt",
-    "ruby", "s", "samp", "small", "source", "span", "strike", "strong", "sub", "summary", "sup",
-    "table", "tbody", "td", "tfoot", "th", "thead", "time", "tr", "track", "tt", "u", "ul", "var",
-    "video", "wbr",
+    "dl", "dt", "em", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+    "hgroup", "hr", "i", "iframe", "img", "ins", "kbd", "li", "main", "mark", "nav", "ol", "p",
+    "picture", "pre", "q", "rp", "rt", "ruby", "s", "samp", "section", "small", "source", "span",
+    "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
+    "time", "tr", "track", "tt", "u", "ul", "var", "video", "wbr",
 })
 # Dropped together with everything inside them (the rest of the non-allowed tags are unwrapped).
 DROPPED_WITH_CONTENT = frozenset({
@@ -182,10 +182,8 @@ def sanitize(html_fragment: str) -> str:
     return _CLEANER.clean(html_fragment)
 
 
-# Tags the structural pass still works on before they become <div>s or go.
-STRUCTURAL_TAGS = frozenset({"section", "article", "header", "footer", "aside", "main", "nav", "hgroup",
-                             "dialog", "dir", "menu", "listing", "fieldset", "legend", "address",
-                             "noscript"})
+# <noscript> is settled (dropped or unwrapped) by the structural pass, so the normaliser keeps it.
+STRUCTURAL_TAGS = frozenset({"noscript"})
 _NORMALISER = nh3.Cleaner(
     tags=set(ALLOWED_TAGS | STRUCTURAL_TAGS),
     clean_content_tags=set(DROPPED_WITH_CONTENT - STRUCTURAL_TAGS),

@@ -33,7 +33,7 @@ _HOLDS_BLOCK = etree.XPath("boolean(" + " | ".join(f"descendant::{t}" for t in s
 def _is_boundary(element: HtmlElement) -> bool:
     """A <br>, a block, or an inline element wrapping a block (`<a><p>…</p></a>`): lines end here."""
     tag = element.tag
-    return tag == "br" or tag in BLOCK_TAGS or bool(_HOLDS_BLOCK(element))
+    return tag == "br" or tag in BLOCK_TAGS or (len(element) > 0 and bool(_HOLDS_BLOCK(element)))
 
 
 @dataclass(slots=True)

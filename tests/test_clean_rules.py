@@ -244,9 +244,9 @@ def test_whitespace_is_normalised_outside_pre() -> None:
     assert clean_html(html).html == "<p>Some text spread out</p>\n<pre>  keep   this\n  </pre>"
 
 
-def test_sectioning_tags_become_divs_and_unknown_tags_unwrap() -> None:
-    html = "<section><o:p>one</o:p></section><article><custom-el>two</custom-el></article>"
-    assert clean_html(html).html == "<div>one</div>\n<div>two</div>"
+def test_sectioning_tags_stay_and_unknown_tags_unwrap() -> None:
+    html = "<section><o:p>one</o:p></section><article><custom-el>two</custom-el></article><font>3</font>"
+    assert clean_html(html).html == "<section>one</section>\n<article>two</article>\n3"
 
 
 def test_forms_and_scripts_go_with_their_content() -> None:

@@ -31,13 +31,13 @@ from urllib.parse import urlsplit
 import html5lib
 
 ALLOWED = frozenset({
-    "a", "abbr", "acronym", "address", "audio", "b", "bdi", "bdo", "big", "blockquote", "br",
+    "a", "abbr", "acronym", "address", "article", "aside", "audio", "b", "bdi", "bdo", "big", "blockquote", "br",
     "caption", "center", "cite", "code", "col", "colgroup", "dd", "del", "details", "dfn", "div",
     "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i",
     "iframe", "img", "ins", "kbd", "li", "mark", "ol", "p", "picture", "pre", "q", "rp", "rt",
     "ruby", "s", "samp", "small", "source", "span", "strike", "strong", "sub", "summary", "sup",
     "table", "tbody", "td", "tfoot", "th", "thead", "time", "tr", "track", "tt", "u", "ul", "var",
-    "video", "wbr",
+    "video", "wbr", "footer", "header", "hgroup", "main", "nav", "section",
 })
 FORBIDDEN_ATTRIBUTES = frozenset({"style", "srcdoc", "formaction", "action", "background", "dynsrc",
                                   "lowsrc", "data", "ping", "manifest", "codebase", "classid"})
