@@ -13,7 +13,7 @@ SQLite database, then compares stories with the ground truth:
 `--real` runs the real feed corpus (../shared/corpus/real) through parse → clean → store and
 prints every merge for a human to read (skipped when the corpus is absent).
 
-Usage: python -m bench.dedup [--corpus DIR] [--real] [--no-near]
+Usage: python -m bench.dedup [--corpus DIR] [--real] [--no-near] [--similarity 0.9]
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def make_feeds(session: Session, feeds: list[dict]) -> dict[str, models.Feed]:
     return rows
 
 
-def play(corpus: Path, database: str, near: bool = True) -> tuple[Session, dict]:
+def play(corpus: Path, database: str, near: bool = True, similarity: float = 0.9) -> tuple[Session, dict]:
     """Store the whole corpus; returns an open session on the result and timing figures."""
     engine, sessions = open_database(database)
     feeds = json.loads((corpus / "feeds.json").read_text())
@@ -85,7 +85,7 @@ def play(corpus: Path, database: str, near: bool = True) -> tuple[Session, dict]
     policy = StorePolicy(
         targets={"site": lambda item, feed: True}, representative="priority",
         priorities={ids[f["name"]]: f["priority"] for f in feeds},
-        near_duplicate=NearDuplicates() if near else None,
+        near_duplicate=NearDuplicates(similarity) if near else None,
         complete_feeds={ids[f["name"]] for f in feeds if f["complete"]},
     )
     started, stored_items, last_prune = time.perf_counter(), 0, 0
@@ -178,11 +178,11 @@ def evaluate(session: Session, truth: dict) -> dict:
     }
 
 
-def synthetic(corpus: Path | None, near: bool) -> dict:
+def synthetic(corpus: Path | None, near: bool, similarity: float = 0.9) -> dict:
     with tempfile.TemporaryDirectory(prefix="dedup-bench-") as tmp:
         corpus = corpus or generate(Path(tmp) / "corpus")
         truth = json.loads((corpus / "truth.json").read_text())
-        session, timing = play(corpus, f"sqlite:///{tmp}/bench.db", near)
+        session, timing = play(corpus, f"sqlite:///{tmp}/bench.db", near, similarity)
         with session:
             result = evaluate(session, truth)
         result.update(timing)
@@ -244,8 +244,9 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, help="a corpus written by bench.gen_corpus (default: fresh)")
     parser.add_argument("--real", action="store_true", help="also run ../shared/corpus/real")
     parser.add_argument("--no-near", action="store_true", help="exact keys only (for comparison)")
+    parser.add_argument("--similarity", type=float, default=0.9, help="containment a near-duplicate needs")
     args = parser.parse_args()
-    result = synthetic(args.corpus, not args.no_near)
+    result = synthetic(args.corpus, not args.no_near, args.similarity)
     for key, value in result.items():
         print(f"{key:28} {value:.4f}" if isinstance(value, float) else f"{key:28} {value}")
     ok = (result["precision"] >= 0.995 and result["recall"] >= 0.98 and not result["false_merges"]
