@@ -16,6 +16,10 @@ One stage, in this order, with one lxml parse per item (two when it has <noscrip
 4. plain text and summary are read from that tree;
 5. the serialised tree goes through `ingest.sanitize.sanitize` (nh3 allowlist) — last, alone.
 
+The structural pass works on lxml's own tree (libxml2's HTML parser, the one bs4 would use
+with "lxml") rather than a BeautifulSoup tree: building bs4's tree alone costs more than this
+whole stage on the real corpus (`python -m bench.clean`).
+
 Filters (`CleanRules.include` / `exclude`): each entry is a case-insensitive keyword or phrase
 matched on word boundaries against the title and the clean text; an entry written `/…/` is a
 Python regex instead. An `exclude` match wins; a non-empty `include` needs at least one match.
