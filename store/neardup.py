@@ -42,10 +42,17 @@ MIN_WORDS = 20
 MIN_SHINGLES = 8
 MAX_CANDIDATES = 12
 
-_rng = np.random.default_rng(20261127)
 _PERMUTATIONS = FULL_BANDS * FULL_ROWS + LEAD_BANDS * LEAD_ROWS
-_A = (_rng.integers(1, 2**63, size=_PERMUTATIONS, dtype=np.uint64) | np.uint64(1))
-_B = _rng.integers(0, 2**63, size=_PERMUTATIONS, dtype=np.uint64)
+
+
+def _constants(name: str) -> np.ndarray:
+    # Derived from fixed strings, not a RNG stream, so stored fingerprints stay valid forever.
+    return np.array([int.from_bytes(hashlib.blake2b(f"feedrelay-minhash-{name}-{i}".encode(), digest_size=8)
+                                    .digest(), "little") for i in range(_PERMUTATIONS)], dtype=np.uint64)
+
+
+_A = _constants("a") | np.uint64(1)
+_B = _constants("b")
 
 
 def shingles(tokens: list[str]) -> set[str]:
