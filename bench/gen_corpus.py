@@ -142,7 +142,7 @@ class Corpus:
                 title = f'{title} "{gen.word()}" {gen.word()}\'s'
             article = self._article(site, number, title, gen.paragraphs(self.rng.randint(3, 9)), max(0, at))
             if self.rng.random() < 0.12 and at + 3 < self.rounds:
-                article.updated_round = at + self.rng.randint(2, 6)
+                article.updated_round = min(self.rounds - 1, at + self.rng.randint(2, 6))
                 changed = list(article.paragraphs)
                 changed[self.rng.randrange(len(changed))] = gen.paragraph()
                 changed.append(gen.paragraph())

@@ -80,6 +80,13 @@ def titles_conflict(a: str, b: str) -> bool:
     return bool(left) and bool(right) and left != right
 
 
+def numbered_titles_match(a: str, b: str) -> bool:
+    """True when both titles carry the same numbers and one's words all appear in the other
+    ("Daily briefing for 6 November" and "[Site] Daily briefing for 6 November")."""
+    numbers = set(_DIGITS.findall(plain_title(a)))
+    return bool(numbers) and numbers == set(_DIGITS.findall(plain_title(b))) and title_overlap(a, b) == 1.0
+
+
 def content_hash(item: Item) -> str:
     """Hash of what a revision is made of: title, clean content, enclosures and deletion."""
     parts = [item.title, item.content_html, "|".join(e.url for e in item.enclosures), str(item.deleted)]

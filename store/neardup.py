@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from feedrelay.items import Item
 from store import models
-from store.identity import title_overlap, titles_conflict, words
+from store.identity import numbered_titles_match, title_overlap, titles_conflict, words
 
 SHINGLE = 3
 FULL_BANDS, FULL_ROWS = 16, 4
@@ -189,6 +189,8 @@ class NearDuplicates:
                 if other.story_id != candidate.story_id:
                     common |= other.shingles & mine
             sim = similarity(mine, set(candidate.shingles), common)
+            if sim.smaller < MIN_SHINGLES and numbered_titles_match(item.title, candidate.title):
+                sim = similarity(mine, set(candidate.shingles))  # see `accepts`
             if self.accepts(item, row, candidate, sim) and (best is None or sim.containment > best[0]):
                 best = (sim.containment, candidate, sim)
         if best is None:
@@ -198,7 +200,13 @@ class NearDuplicates:
         return candidate.story_id, round(score, 4), f"{kind}:j={sim.jaccard:.2f}:item={candidate.item_id}"
 
     def accepts(self, item: Item, row: models.Item, candidate: Candidate, sim: Similarity) -> bool:
-        """The verification rule: enough informative overlap, and no title evidence against."""
+        """The verification rule: enough informative overlap, and no title evidence against.
+
+        Overlap is measured without the text other stories share (templates, disclaimers). When
+        that leaves too little — an excerpt of a recurring post that is all template — `find`
+        measures the whole text instead, but only for titles carrying the same numbers ("Daily
+        briefing for 6 November" in both): the title picks the instance, the text confirms it.
+        """
         if sim.smaller < MIN_SHINGLES or titles_conflict(item.title, candidate.title):
             return False
         needed = self.same_feed_threshold if candidate.feed_id == row.feed_id else self.threshold

@@ -5,6 +5,7 @@ from __future__ import annotations
 from feedrelay.items import Item
 from store.identity import (
     exact_keys,
+    numbered_titles_match,
     per_feed_keys,
     plain_title,
     text_hash,
@@ -97,3 +98,9 @@ def test_numbers_in_titles_mark_recurring_posts() -> None:
     assert titles_conflict("Ежедневная сводка за 3 декабря", "Ежедневная сводка за 4 декабря")
     assert not titles_conflict("Daily briefing for 27 November", "[Copy] Daily briefing for 27 November")
     assert not titles_conflict("Election results", "Election results 2026")
+
+
+def test_numbered_titles_match_only_the_same_instance() -> None:
+    assert numbered_titles_match("Daily briefing for 6 November", "[Site] Daily briefing for 6 November")
+    assert not numbered_titles_match("Daily briefing for 6 November", "Daily briefing for 7 November")
+    assert not numbered_titles_match("Weekly update", "Weekly update")
