@@ -405,7 +405,7 @@ def _remove_lines(body: etree._Element, base: str | None, found: list[str], scan
     """Remove whole lines matching "anywhere"/"caption" line rules; return a source link.
     Without `scan_all` (no rule's trigger word is in the text) only captions are looked at."""
     source = None
-    containers = [body, *body.iter(*BLOCK_TAGS)] if scan_all else _CAPTIONS(body)
+    containers = _line_containers(body) if scan_all else _CAPTIONS(body)
     for container in containers:
         in_caption = container.tag == "figcaption" or "wp-caption-text" in (container.get("class") or "")
         for line in lines_of(container):
@@ -417,6 +417,19 @@ def _remove_lines(body: etree._Element, base: str | None, found: list[str], scan
                 found.append(f"{rule.name}: {line.text}")
                 _cut_line(line, body)
     return source
+
+
+def _line_containers(body: etree._Element) -> list[etree._Element]:
+    """Every element whose own inline runs form lines: the body, blocks, and inline elements
+    that wrap a block (`<a>credit<p>…</p></a>`: "credit" is a line of the <a>)."""
+    blocks = list(body.iter(*BLOCK_TAGS))
+    wrappers: dict[etree._Element, None] = {}
+    for block in blocks:
+        parent = block.getparent()
+        while parent is not None and parent.tag not in BLOCK_TAGS and parent not in wrappers:
+            wrappers[parent] = None
+            parent = parent.getparent()
+    return [body, *blocks, *wrappers]
 
 
 def _match_line(line: Line, in_caption: bool, tail: bool) -> litter_rules.LitterRule | None:

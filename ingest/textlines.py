@@ -55,6 +55,11 @@ def block_text(element: HtmlElement) -> str:
     return "".join(element.itertext())
 
 
+def has_text(element: HtmlElement) -> bool:
+    """Whether `element` holds any non-blank text (stops at the first)."""
+    return any(not text.isspace() for text in element.itertext() if text)
+
+
 def _line(container: HtmlElement, start: HtmlElement, attr: Literal["text", "tail"],
           nodes: list[HtmlElement], before: HtmlElement | None, after: HtmlElement | None) -> Line:
     pieces = [getattr(start, attr) or ""]
@@ -95,7 +100,7 @@ def last_line(container: HtmlElement) -> Line | None:
             if line.text:
                 return line
             nodes = []
-            if tag != "br" and block_text(child).strip():
+            if tag != "br" and has_text(child):
                 return None if tag in OPAQUE_TAGS else last_line(child)
         else:
             nodes.append(child)
@@ -115,7 +120,7 @@ def remove_line(line: Line) -> bool:
         drop_tree(line.before)
     elif line.after is not None:
         drop_tree(line.after)  # its tail (the next line) moves back into place
-    return not any(block_text(n).strip() for n in line.nodes if n.getparent() is not None)
+    return not any(has_text(n) for n in line.nodes if n.getparent() is not None)
 
 
 def drop_tree(element: HtmlElement) -> None:
@@ -147,7 +152,7 @@ def _last_slot(element: HtmlElement, link: HtmlElement | None):  # noqa: ANN202
         if child.tail and child.tail.strip():
             return child, "tail", link
         if child.tag in OPAQUE_TAGS:
-            if block_text(child).strip():
+            if has_text(child):
                 return STOP
             continue
         found = _last_slot(child, child if child.tag == "a" else link)
