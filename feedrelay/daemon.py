@@ -9,7 +9,6 @@ finish within a grace period, and exit 0.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import os
@@ -18,12 +17,9 @@ import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from feedrelay.config import Config, ConfigError, load_config
@@ -75,6 +71,8 @@ class Daemon:
         self.in_flight: dict[str, tuple[Future[FeedOutcome], Relay]] = {}
         self.retired: list[Relay] = []
         self.lock = threading.Lock()
+        self.dispatching = threading.Lock()
+        self.dispatch_wanted = threading.Event()
         self.publish_wanted = threading.Event()
         self.stopping = threading.Event()
         self.reload_wanted = threading.Event()
@@ -83,7 +81,20 @@ class Daemon:
     # -- jobs ----------------------------------------------------------------------------------
 
     def dispatch(self) -> None:
-        """Claim as many due feeds as the pool has free slots (a lease each) and submit them."""
+        """Claim as many due feeds as the pool has free slots (a lease each) and submit them.
+
+        Runs on the scheduler's tick and in a fetch thread as soon as it finishes a feed; one
+        caller claims at a time, and it claims again if slots were freed while it was busy.
+        """
+        self.dispatch_wanted.set()
+        while self.dispatch_wanted.is_set() and self.dispatching.acquire(blocking=False):
+            try:
+                self.dispatch_wanted.clear()
+                self._claim_and_submit()
+            finally:
+                self.dispatching.release()
+
+    def _claim_and_submit(self) -> None:
         if self.stopping.is_set():
             return
         with self.lock:
@@ -110,8 +121,10 @@ class Daemon:
         if outcome.new or outcome.updated:
             self.publish_wanted.set()
         if not self.stopping.is_set():  # a slot is free: claim more work now, not at the next tick
-            with contextlib.suppress(JobLookupError, SchedulerNotRunningError):
-                self.scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
+            try:
+                self.dispatch()
+            except Exception:  # the database is down: the scheduler's tick tries again
+                log.exception("dispatch after feed %s failed", name)
 
     def publish(self, force: bool = False) -> None:
         """Deliver pending revisions after new items, or whenever some are waiting (another worker
