@@ -145,6 +145,11 @@ _INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ud800-\udfff\ufeff\ufff
 _SPACES = re.compile(r"[ \t\n\r\f]+")
 _BLANK = re.compile(r"[\s\u00a0\u200b-\u200d\u2060\ufeff]*")
 _STRING = etree.XPath("string()")
+_HEADINGS = " or ".join(f"self::h{n}" for n in range(1, 7))
+# Nestings an HTML5 tree can hold (via an unknown wrapper) but its serialisation can't keep.
+_NESTED_LINKS = etree.XPath(
+    f"descendant::a[ancestor::a] | descendant::*[{_HEADINGS}][ancestor::*[{_HEADINGS}]]"
+)
 _CAPTIONS = etree.XPath("//figcaption | //*[contains(@class, 'wp-caption-text')]")
 _UNWRAP = "feedrelay-unwrap"
 _LAZY_SRC = ("data-lazy-src", "data-src", "data-original", "data-lazy-original", "data-orig-src")
@@ -316,6 +321,9 @@ def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher, base: s
     insides, settle iframes (allowlisted embed or litter); return the litter matches and the
     media/link elements."""
     etree.strip_elements(body, *_NON_CONTENT, with_tail=False)
+    for nested in _NESTED_LINKS(body):  # an HTML5 tree can hold them, its serialisation can't
+        nested.tag = _UNWRAP
+    etree.strip_tags(body, _UNWRAP)
     litter = matcher.complex_matches(body)
     matched = {element for element, _name in litter}
     media: list[etree._Element] = []
