@@ -13,15 +13,18 @@ import json
 import multiprocessing
 from collections.abc import Callable
 
+from bench.textgen import TextGen
+
 CHANGED_EVERY = 10
 
 
 def feed_body(n: int, version: int) -> bytes:
+    """Feed `n` at `version`: three items with distinct synthetic text (no accidental near-duplicates)."""
+    text = TextGen(seed=n * 1000 + version)
     items = "".join(
-        f"<item><title>Feed {n} story {version}-{k}</title><link>https://feed{n}.example/{version}/{k}</link>"
+        f"<item><title>{text.title()}</title><link>https://feed{n}.example/{version}/{k}</link>"
         f"<guid>https://feed{n}.example/{version}/{k}</guid><pubDate>Fri, 27 Nov 2026 1{k}:00:00 GMT</pubDate>"
-        f"<description>Story {k} of version {version} from feed {n}: "
-        f"{'a reasonably long paragraph of text. ' * 8}</description></item>"
+        f"<description>{text.paragraph(4)}</description></item>"
         for k in range(3)
     )
     return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Feed {n}</title>'
@@ -35,6 +38,13 @@ class FeedSite:
         self.count = count
         self.versions = [0] * count
         self.requests = 0
+        self.bodies: dict[tuple[int, int], bytes] = {}
+
+    def body(self, n: int) -> bytes:
+        key = (n, self.versions[n])
+        if key not in self.bodies:
+            self.bodies[key] = feed_body(n, self.versions[n])
+        return self.bodies[key]
 
     def bump(self) -> None:
         for n in range(0, self.count, CHANGED_EVERY):
@@ -53,7 +63,7 @@ class FeedSite:
                 etag = f'"{n}-{self.versions[n]}"'
                 if headers.get("if-none-match") == etag:
                     return 304, {"ETag": etag}, b""
-                return 200, {"ETag": etag, "Content-Type": "application/rss+xml"}, feed_body(n, self.versions[n])
+                return 200, {"ETag": etag, "Content-Type": "application/rss+xml"}, self.body(n)
         return 404, {}, b"not found"
 
 

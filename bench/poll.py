@@ -99,21 +99,25 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def daemon_run(port: int, feeds: int, workers: int, timeout: float) -> tuple[float, float, int]:
-    """Start `feedrelay run` with `feeds` configured; (seconds to poll all, peak RSS MB, exit code)."""
+def daemon_run(port: int, feeds: int, workers: int, timeout: float) -> tuple[int, float, float, int]:
+    """Start `feedrelay run` with `feeds` configured and let it poll (all, or until `timeout`).
+
+    Returns (feeds polled, seconds, peak RSS MB, exit code after SIGTERM).
+    """
     with tempfile.TemporaryDirectory(prefix="feedrelay-bench-daemon-") as tmp:
         config = write_config(Path(tmp), port, feeds, workers)
         before = server_requests(port)
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "feedrelay.cli", "-c", str(config), "run"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        polled, peak = float("nan"), 0.0
+        polled, peak = 0, 0.0
         while time.perf_counter() - started < timeout and process.poll() is None:
             time.sleep(0.5)
             peak = max(peak, peak_rss_mb(process.pid))
-            if server_requests(port) - before - 1 >= feeds:
-                polled = time.perf_counter() - started
+            polled = server_requests(port) - before - 1
+            if polled >= feeds:
                 break
+        elapsed = time.perf_counter() - started
         time.sleep(2)  # let the last stores land
         peak = max(peak, peak_rss_mb(process.pid)) if process.poll() is None else peak
         process.send_signal(signal.SIGTERM)
@@ -124,52 +128,60 @@ def daemon_run(port: int, feeds: int, workers: int, timeout: float) -> tuple[flo
             code = -9
         if code != 0:
             print(process.stderr.read().decode()[-2000:], file=sys.stderr)
-        return polled, peak, code
+        return polled, elapsed, peak, code
+
+
+def poll_cycles(port: int, feeds: int, workers: int) -> None:
+    """Warm up, then measure and print one cycle each for bare, fetcher and feedrelay."""
+    from feedrelay.config import load_config
+    from feedrelay.pipeline import Relay
+
+    urls = [f"http://127.0.0.1:{port}/f/{n}.xml" for n in range(feeds)]
+    session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=workers))
+    fetcher = Fetcher(HttpSettings(allow_private_networks=True, per_host=workers))
+    etags: dict[str, str] = {}
+    states = {url: FetchState(url) for url in urls}
+    results: dict[str, tuple[int, float, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="feedrelay-bench-") as tmp:
+        relay = Relay(load_config(write_config(Path(tmp), port, feeds, workers)))
+        print(f"{feeds} feeds on 127.0.0.1:{port}, {workers} workers; warm-up cycles…", flush=True)
+        for name, run in (("bare", lambda: bare_cycle(session, urls, etags, workers)),
+                          ("fetcher", lambda: fetcher_cycle(fetcher, states, workers)),
+                          ("feedrelay", lambda: relay_cycle(relay))):
+            count, wall, _ = measure(run)
+            print(f"  warm-up {name}: {count / wall:.0f} feeds/s (all 200, {wall:.1f}s)", flush=True)
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/bump", method="POST")).read()
+        results["bare"] = measure(lambda: bare_cycle(session, urls, etags, workers))
+        results["fetcher"] = measure(lambda: fetcher_cycle(fetcher, states, workers))
+        results["feedrelay"] = measure(lambda: relay_cycle(relay))
+        # and once more with nothing changed (100 % 304): the cost of the quiet path alone
+        results["bare, all 304"] = measure(lambda: bare_cycle(session, urls, etags, workers))
+        results["feedrelay, all 304"] = measure(lambda: relay_cycle(relay))
+        relay.close()
+    print(f"\nOne poll cycle, {feeds} feeds (90 % 304, 10 % changed), {workers} workers, {os.cpu_count()} CPUs:")
+    print(f"{'':19} {'feeds/s':>9} {'wall s':>8} {'CPU s':>7} {'vs bare':>8}")
+    for name, (count, wall, cpu) in results.items():
+        base = results["bare, all 304"] if "all 304" in name else results["bare"]
+        print(f"{name:19} {count / wall:9.0f} {wall:8.2f} {cpu:7.2f} {count / wall / (base[0] / base[1]):7.2f}x",
+              flush=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--skip-cycles", action="store_true")
     parser.add_argument("--skip-daemon", action="store_true")
+    parser.add_argument("--daemon-seconds", type=float, default=600, help="stop the daemon after this long")
     args = parser.parse_args()
-    from feedrelay.config import load_config
-    from feedrelay.pipeline import Relay
-
     server, port = start_feed_server(args.feeds)
-    urls = [f"http://127.0.0.1:{port}/f/{n}.xml" for n in range(args.feeds)]
-    session = requests.Session()
-    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=args.workers))
-    fetcher = Fetcher(HttpSettings(allow_private_networks=True, per_host=args.workers))
-    etags: dict[str, str] = {}
-    states = {url: FetchState(url) for url in urls}
-    results: dict[str, tuple[int, float, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="feedrelay-bench-") as tmp:
-        relay = Relay(load_config(write_config(Path(tmp), port, args.feeds, args.workers)))
-        print(f"{args.feeds} feeds on 127.0.0.1:{port}, {args.workers} workers; warm-up cycles…", flush=True)
-        for name, run in (("bare", lambda: bare_cycle(session, urls, etags, args.workers)),
-                          ("fetcher", lambda: fetcher_cycle(fetcher, states, args.workers)),
-                          ("feedrelay", lambda: relay_cycle(relay))):
-            feeds, wall, cpu = measure(run)
-            print(f"  warm-up {name}: {feeds / wall:.0f} feeds/s (all 200, {wall:.1f}s)", flush=True)
-        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/bump", method="POST")).read()
-        results["bare"] = measure(lambda: bare_cycle(session, urls, etags, args.workers))
-        results["fetcher"] = measure(lambda: fetcher_cycle(fetcher, states, args.workers))
-        results["feedrelay"] = measure(lambda: relay_cycle(relay))
-        # and once more with nothing changed (100 % 304): the cost of the quiet path alone
-        results["bare, all 304"] = measure(lambda: bare_cycle(session, urls, etags, args.workers))
-        results["feedrelay, all 304"] = measure(lambda: relay_cycle(relay))
-        relay.close()
-    print(f"\nOne poll cycle, {args.feeds} feeds (90 % 304, 10 % changed), {args.workers} workers, "
-          f"{os.cpu_count()} CPUs:")
-    print(f"{'':19} {'feeds/s':>9} {'wall s':>8} {'CPU s':>7} {'vs bare':>8}")
-    for name, (feeds, wall, cpu) in results.items():
-        base = results["bare, all 304"] if "all 304" in name else results["bare"]
-        print(f"{name:19} {feeds / wall:9.0f} {wall:8.2f} {cpu:7.2f} {feeds / wall / (base[0] / base[1]):7.2f}x")
+    if not args.skip_cycles:
+        poll_cycles(port, args.feeds, args.workers)
     if not args.skip_daemon:
-        polled, peak, code = daemon_run(port, args.feeds, args.workers, timeout=600)
-        print(f"\ndaemon with {args.feeds} feeds: first cycle polled in {polled:.1f}s, "
-              f"peak RSS {peak:.0f} MB, SIGTERM exit code {code}")
+        polled, elapsed, peak, code = daemon_run(port, args.feeds, args.workers, timeout=args.daemon_seconds)
+        print(f"\ndaemon with {args.feeds} feeds configured: polled {polled} in {elapsed:.0f}s "
+              f"(from an empty database), peak RSS {peak:.0f} MB, SIGTERM exit code {code}")
     server.terminate()
     return 0
 
