@@ -9,6 +9,8 @@ finish within a grace period, and exit 0.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import fcntl
 import logging
 import os
@@ -29,6 +31,7 @@ from feedrelay.pipeline import FeedOutcome, Relay
 
 log = logging.getLogger("feedrelay.daemon")
 GRACE_SECONDS = 30.0
+M_ARENA_MAX = -8  # glibc mallopt parameter
 
 
 class AlreadyRunning(RuntimeError):
@@ -229,8 +232,16 @@ class Daemon:
         return abandoned
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas: by default each fetch thread may get its own, and the memory
+    fragmented across them keeps the daemon's RSS high. No effect on other C libraries."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
+
+
 def run_daemon(config_path: Path) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
+    limit_malloc_arenas()
     config = load_config(config_path)
     try:
         lock = lock_database(config)
