@@ -50,6 +50,7 @@ class FeedOutcome:
     duplicates: int = 0
     updated: int = 0
     filtered: int = 0
+    retracted: int = 0
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -198,12 +199,16 @@ class Relay:
                 outcome.outcome, outcome.error = "error", str(exc)
         items, reasons = self._clean(feed, parsed.items if parsed else [])
 
+        fetch_warnings = list(outcome.warnings)
+
         def store(session: Session) -> None:  # all or nothing, retried whole on conflicts
             row = session.scalars(select(models.Feed).where(models.Feed.name == name)
                                   .with_for_update()).one()
-            outcome.new = outcome.duplicates = outcome.updated = outcome.filtered = 0
-            if items:
-                stored = store_items(session, row, items, self._policy(session), reasons)
+            outcome.new = outcome.duplicates = outcome.updated = outcome.filtered = outcome.retracted = 0
+            outcome.warnings = list(fetch_warnings)
+            if parsed is not None and (items or parsed.deleted or feed.complete):
+                stored = store_items(session, row, items, self._policy(session), reasons,
+                                     deleted=parsed.deleted)
                 _count(outcome, stored)
             self._record(row, feed, result, parsed, outcome)
             release_feed(session, row, self.owner)
@@ -230,6 +235,7 @@ class Relay:
             representative=self.config.dedup.representative,
             priorities={rows[f.name]: f.priority for f in self.config.feeds if f.name in rows},
             near_duplicate=NearDuplicates(self.config.dedup.similarity) if self.config.dedup.near_duplicates else None,
+            complete_feeds={rows[f.name] for f in self.config.feeds if f.complete and f.name in rows},
         )
 
     def _record(self, row: models.Feed, feed: FeedConfig, result: FetchResult, parsed: ParsedFeed | None,
@@ -349,3 +355,5 @@ def _count(outcome: FeedOutcome, stored: StoreReport) -> None:
     outcome.duplicates += stored.duplicates
     outcome.updated += stored.updated
     outcome.filtered += stored.filtered
+    outcome.retracted += stored.retracted
+    outcome.warnings += stored.warnings
