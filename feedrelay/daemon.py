@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -139,6 +140,12 @@ class Daemon:
         if report.counts:
             log.info("published: %s", dict(report.counts))
 
+    def housekeeping(self) -> None:
+        """Retention: prune old item content (identity keys stay)."""
+        pruned = self.relay.housekeeping()
+        if pruned:
+            log.info("housekeeping: pruned %d items older than the retention period", pruned)
+
     def check_config(self) -> None:
         """Reload when the config file changed on disk or SIGHUP asked for it."""
         mtime = _mtime(self.config_path)
@@ -199,6 +206,8 @@ class Daemon:
                                coalesce=True)
         self.scheduler.add_job(self.publish, "interval", seconds=60, id="retry", max_instances=1,
                                coalesce=True, kwargs={"force": True})
+        self.scheduler.add_job(self.housekeeping, "interval", hours=1, id="housekeeping", max_instances=1,
+                               coalesce=True, next_run_time=datetime.now(UTC) + timedelta(minutes=1))
         self.scheduler.add_job(self.check_config, "interval", seconds=2, id="config", max_instances=1,
                                coalesce=True)
         self.scheduler.start()

@@ -29,13 +29,15 @@ from ingest.parse import ParsedFeed, ParseError, parse_feed
 from ingest.wpapi import enrich
 from publish.registry import build_targets, target_filter
 from store import models
-from store.claim import claim_feeds, deliveries_waiting, release_feed, release_owner
+from store.claim import acquire_lease, claim_feeds, deliveries_waiting, release_feed, release_owner
 from store.db import open_database
 from store.neardup import NearDuplicates
+from store.retention import prune
 from store.retry import run_transaction
 from store.stories import StorePolicy, StoreReport, store_items
 
 log = logging.getLogger("feedrelay.pipeline")
+HOUSEKEEPING_LEASE = timedelta(minutes=50)
 RETRY_FAILED_POLL = timedelta(minutes=1)
 
 
@@ -166,6 +168,18 @@ class Relay:
     def release_leases(self) -> int:
         """Give back every lease this worker holds (on start with a fixed worker id, and on stop)."""
         return run_transaction(self.sessions, lambda session: release_owner(session, self.owner))
+
+    def housekeeping(self) -> int:
+        """Prune item content older than `dedup.retention`, keeping identity keys as tombstones.
+
+        One worker at a time (a lease); returns how many items were pruned.
+        """
+        def work(session: Session) -> int:
+            if not acquire_lease(session, "housekeeping", self.owner, utcnow(), HOUSEKEEPING_LEASE):
+                return 0
+            return prune(session, self.config.dedup.retention)
+
+        return run_transaction(self.sessions, work)
 
     def enabled_feeds(self) -> list[str]:
         """Names of feeds enabled in the config and not disabled in the database (e.g. gone)."""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
+
+from sqlalchemy import update
 
 from feedrelay.config import load_config
 from feedrelay.pipeline import Relay
+from store import models
 from tests.support.server import LocalServer, Response
 
 ARTICLE = (
@@ -80,3 +84,18 @@ def test_atom_tombstone_retracts_and_reappearance_is_not_new(tmp_path: Path) -> 
             outcome = relay.run_once().feeds[0]
             assert outcome.new == 0
             assert published_titles(tmp_path) == ["Library decided", "Parking decided"]
+
+
+def test_housekeeping_prunes_old_content_but_keeps_identity(tmp_path: Path) -> None:
+    with LocalServer() as server:
+        server.route("/feed", Response(200, atom([("1", "Parking")])))
+        with relay_for(tmp_path, server, complete=False) as relay:
+            relay.run_once()
+            relay.config = relay.config.model_copy(
+                update={"dedup": relay.config.dedup.model_copy(update={"retention": timedelta(0)})})
+            assert relay.housekeeping() == 1
+            server.route("/feed", Response(200, atom([("1", "Parking")])))
+            relay.sync_feeds()
+            with relay.sessions.begin() as session:
+                session.execute(update(models.Feed).values(body_hash=None))
+            assert relay.run_once().feeds[0].new == 0
