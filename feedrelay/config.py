@@ -192,7 +192,6 @@ class WorkerConfig(Strict):
     """This daemon's identity and leases when several share one database."""
 
     id: str | None = None
-    threads: int = Field(4, ge=1, le=64)
     lease: Duration = timedelta(minutes=5)
     delivery_lease: Duration = timedelta(minutes=2)
 
