@@ -127,7 +127,8 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_basic, regi
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered command."""
-    parser = argparse.ArgumentParser(prog="feedrelay", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="feedrelay", description="Pull syndicated feeds, clean and de-duplicate them, republish each story once.")
     parser.add_argument("-c", "--config", help="config file (default: $FEEDRELAY_CONFIG or ./config.yaml)")
     parser.add_argument("--log-format", choices=("text", "json"), help="log format (overrides config)")
     parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
