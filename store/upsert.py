@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import literal_column
+from sqlalchemy import Insert, Table, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -13,13 +14,33 @@ _DIALECTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def insert_ignore(session: Session, model: type[Any], values: dict[str, Any],
-                  conflict: Sequence[str]) -> bool:
+                  conflict: Sequence[str], returning: str | None = None) -> Any:
     """Insert a row unless one with the same `conflict` columns exists; True if inserted.
 
-    Whether a row went in is read from `RETURNING`: the DBAPI row count is not reliable for this
-    statement (psycopg 3 through SQLAlchemy reports -1).
+    With `returning` (a column name), the inserted row's value of that column instead of True,
+    None when nothing went in. Whether a row went in is read from `RETURNING`: the DBAPI row
+    count is not reliable for this statement (psycopg 3 through SQLAlchemy reports -1).
     """
-    insert = _DIALECTS[session.get_bind().dialect.name]
-    statement = (insert(model).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
-                 .returning(literal_column("1")))
-    return session.execute(statement).first() is not None
+    statement = insert_ignore_statement(session.get_bind().dialect.name, model.__table__, tuple(conflict),
+                                        returning or "1")
+    value = session.execute(statement, values).scalar()
+    return value if returning else value is not None
+
+
+def insert_many_ignore(session: Session, model: type[Any], rows: list[dict[str, Any]],
+                       conflict: Sequence[str]) -> None:
+    """`insert_ignore` for several rows in one statement execution (no result)."""
+    if rows:
+        statement = insert_ignore_statement(session.get_bind().dialect.name, model.__table__, tuple(conflict), None)
+        session.execute(statement, rows)
+
+
+@cache
+def insert_ignore_statement(dialect: str, table: Table, conflict: tuple[str, ...], returning: str | None) -> Insert:
+    """The Core statement, built once per table and conflict columns; values come as parameters
+    (building the ORM statement per row cost more than running it). `returning`: a column name,
+    "1" for `RETURNING 1`, None for no `RETURNING` clause."""
+    statement = _DIALECTS[dialect](table).on_conflict_do_nothing(index_elements=list(conflict))
+    if returning is None:
+        return statement
+    return statement.returning(literal_column("1") if returning == "1" else table.c[returning])
