@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
-from sqlalchemy import TextClause, delete, insert, select, text
+from sqlalchemy import TextClause, bindparam, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from feedrelay.items import Item
@@ -88,7 +88,14 @@ def _band_values(signature: np.ndarray, rows: int, first_band: int) -> list[tupl
 
 def fingerprint(text: str) -> list[tuple[int, int]]:
     """The (band, value) pairs of a clean text; empty when too short to compare safely."""
-    return fingerprint_tokens(words(text))
+    return list(_analysed(text)[1])
+
+
+@lru_cache(maxsize=64)
+def _analysed(text: str) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
+    # `find` and then `remember` fingerprint the same text: compute it once.
+    tokens = words(text)
+    return tuple(tokens), tuple(fingerprint_tokens(tokens))
 
 
 def fingerprint_tokens(tokens: list[str]) -> list[tuple[int, int]]:
@@ -174,8 +181,8 @@ class NearDuplicates:
 
     def find(self, session: Session, item: Item, row: models.Item) -> tuple[int, float, str] | None:
         """The story `item` is a near-duplicate of, with the containment score, or None."""
-        tokens = words(item.text)
-        bands = fingerprint_tokens(tokens)
+        tokens, fingerprinted = _analysed(item.text)
+        bands = list(fingerprinted)
         if not bands:
             return None
         candidates = self.candidates(session, bands, exclude=row.id)
@@ -237,13 +244,21 @@ class NearDuplicates:
             for r in rows
         ]
 
-    def remember(self, session: Session, row: models.Item, item: Item) -> None:
-        """Index `row` under the fingerprint of `item` (replacing an older fingerprint)."""
-        self.forget(session, row.id)
+    def remember(self, session: Session, row: models.Item, item: Item, *, replace: bool = True) -> None:
+        """Index `row` under the fingerprint of `item`, replacing an older fingerprint
+        (`replace` False: the row has none, it was inserted in this transaction)."""
+        if replace:
+            self.forget(session, row.id)
         rows = [{"band": band, "value": value, "item_id": row.id} for band, value in fingerprint(item.text)]
         if rows:
-            session.execute(insert(models.NearDupBand), rows)
+            session.execute(_INSERT_BANDS, rows)
 
     def forget(self, session: Session, item_id: int) -> None:
         """Drop an item's fingerprint (pruned, deleted, or about to be replaced)."""
-        session.execute(delete(models.NearDupBand).where(models.NearDupBand.item_id == item_id))
+        session.execute(_DELETE_BANDS, {"item_id": item_id})
+
+
+# Core statements built once (the ORM forms cost more to build than to run).
+_BANDS = models.NearDupBand.__table__
+_INSERT_BANDS = insert(_BANDS)
+_DELETE_BANDS = delete(_BANDS).where(_BANDS.c.item_id == bindparam("item_id"))

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from feedrelay.items import Item, utcnow
 from ingest.urls import canonical_url
@@ -28,7 +28,7 @@ from store.identity import (
     url_key,
     words,
 )
-from store.upsert import insert_ignore
+from store.upsert import insert_ignore, insert_many_ignore
 
 TargetFilter = Callable[[Item, models.Feed], bool]
 # Row lock for changing a story: FOR NO KEY UPDATE on PostgreSQL, which does not conflict with
@@ -40,6 +40,10 @@ CONTRADICTION_WORDS = 40
 CONTRADICTION_CONTAINMENT = 0.2
 SHORT_TEXT_WORDS = 5
 AGREEMENT_CONTAINMENT = 0.5
+# Key lookups as Core statements built once (the ORM statement cost more to build than to run).
+_KEYS = models.StoryKey.__table__
+_KEY_OWNERS = select(_KEYS.c.key, _KEYS.c.story_id).where(_KEYS.c.key.in_(bindparam("keys", expanding=True)))
+_KEY_OWNER = select(_KEYS.c.story_id).where(_KEYS.c.key == bindparam("key"))
 
 
 class NearDuplicateFinder(Protocol):
@@ -47,7 +51,7 @@ class NearDuplicateFinder(Protocol):
 
     def find(self, session: Session, item: Item, row: models.Item) -> Match | None: ...
 
-    def remember(self, session: Session, row: models.Item, item: Item) -> None: ...
+    def remember(self, session: Session, row: models.Item, item: Item, *, replace: bool = True) -> None: ...
 
     def forget(self, session: Session, item_id: int) -> None: ...
 
@@ -190,11 +194,14 @@ def _insert_item(session: Session, feed: models.Feed, item: Item, key: str, now:
         status="filtered" if filter_reason else "active", filter_reason=filter_reason, revision=1,
         published=item.date, first_seen=now, last_seen=now,
     )
-    if not insert_ignore(session, models.Item, values, ("feed_id", "key")):
+    item_id = insert_ignore(session, models.Item, values, ("feed_id", "key"), returning="id")
+    if item_id is None:
         return None
-    return session.scalars(
-        select(models.Item).where(models.Item.feed_id == feed.id, models.Item.key == key)
-    ).one()
+    # The row as just written, without reading it back: unset columns load when first used.
+    row = models.Item(id=item_id, story_id=None, **values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
 
 
 def _refresh(session: Session, row: models.Item, item: Item, feed: models.Feed, policy: StorePolicy,
@@ -275,7 +282,8 @@ def _assign_story(session: Session, row: models.Item, item: Item, feed: models.F
                          created_at=now, updated_at=now)
     session.add(story)
     session.flush()
-    winner = _claim_keys(session, keys, story.id)
+    _claim_keys(session, keys, story.id)
+    winner = _key_owner(session, keys[0][0]) if keys else None
     if winner is not None and winner != story.id:
         # Another worker created this story concurrently: join theirs instead.
         session.delete(story)
@@ -291,8 +299,9 @@ def _assign_story(session: Session, row: models.Item, item: Item, feed: models.F
 
 
 def _remember(session: Session, row: models.Item, item: Item, policy: StorePolicy) -> None:
+    """Index a row inserted in this batch (it has no fingerprint to replace)."""
     if policy.near_duplicate is not None:
-        policy.near_duplicate.remember(session, row, item)
+        policy.near_duplicate.remember(session, row, item, replace=False)
 
 
 def _find_by_keys(session: Session, keys: list[tuple[str, str]], item: Item, feed_id: int) -> Match | None:
@@ -300,10 +309,7 @@ def _find_by_keys(session: Session, keys: list[tuple[str, str]], item: Item, fee
     texts (see `_url_match_holds`)."""
     if not keys:
         return None
-    found = dict(session.execute(
-        select(models.StoryKey.key, models.StoryKey.story_id)
-        .where(models.StoryKey.key.in_([k for k, _ in keys]))
-    ).all())
+    found = dict(session.execute(_KEY_OWNERS, {"keys": [k for k, _ in keys]}).all())
     for key, reason in keys:  # keys are in order of strength
         if key not in found:
             continue
@@ -342,13 +348,15 @@ def _texts_agree(mine: set[str], title: str, their_title: str, data: dict | None
     return len(mine & theirs) / min(len(mine), len(theirs)) >= AGREEMENT_CONTAINMENT
 
 
-def _claim_keys(session: Session, keys: list[tuple[str, str]], story_id: int) -> int | None:
-    """Give the story every key nobody owns; return the owner of the first key."""
-    for key, _ in keys:
-        insert_ignore(session, models.StoryKey, {"key": key, "story_id": story_id}, ("key",))
-    if not keys:
-        return None
-    return session.scalar(select(models.StoryKey.story_id).where(models.StoryKey.key == keys[0][0]))
+def _claim_keys(session: Session, keys: list[tuple[str, str]], story_id: int) -> None:
+    """Give the story every key nobody owns (one statement execution)."""
+    insert_many_ignore(session, models.StoryKey, [{"key": key, "story_id": story_id} for key, _ in keys],
+                       ("key",))
+
+
+def _key_owner(session: Session, key: str) -> int | None:
+    """The story owning `key`, if any."""
+    return session.execute(_KEY_OWNER, {"key": key}).scalar()
 
 
 def _join_story(session: Session, row: models.Item, item: Item, feed: models.Feed, story_id: int,
