@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedrelay.items import Entry, Item
@@ -14,27 +14,49 @@ def entry_id(story_id: int) -> str:
     return f"tag:feedrelay.invalid,2026:story/{story_id}"
 
 
+def _entry_rows():  # type: ignore[no-untyped-def]
+    """Story, representative item, source feed and copy count in one query (filter on story id)."""
+    copies = (select(func.count()).where(models.Item.story_id == models.Story.id)
+              .correlate(models.Story).scalar_subquery())
+    return (
+        select(models.Story.id, models.Story.revision, models.Story.updated_at, models.Story.retracted,
+               models.Item.data, models.Feed.title, models.Feed.name, models.Feed.site_url,
+               copies.label("copies"))
+        .join(models.Item, models.Item.id == models.Story.representative_item_id)
+        .outerjoin(models.Feed, models.Feed.id == models.Item.feed_id)
+    )
+
+
+_ENTRY = _entry_rows().where(models.Story.id == bindparam("story_id"))
+_ENTRIES = _entry_rows().where(models.Story.id.in_(bindparam("story_ids", expanding=True)))
+
+
+def _entry(row) -> Entry:  # type: ignore[no-untyped-def]
+    return Entry(
+        story_id=row.id,
+        revision=row.revision,
+        entry_id=entry_id(row.id),
+        item=Item.from_json(row.data),
+        source_title=(row.title or row.name) if row.name is not None else "",
+        source_url=row.site_url,
+        updated=row.updated_at,
+        retracted=row.retracted,
+        copies=row.copies or 1,
+    )
+
+
 def entry_for(session: Session, story_id: int) -> Entry | None:
     """The current revision of a story as a target receives it, or None if it has no item."""
-    story = session.get(models.Story, story_id)
-    if story is None or story.representative_item_id is None:
-        return None
-    row = session.get(models.Item, story.representative_item_id)
-    if row is None or row.data is None:
-        return None
-    feed = session.get(models.Feed, row.feed_id)
-    copies = session.scalar(select(func.count()).where(models.Item.story_id == story_id)) or 1
-    return Entry(
-        story_id=story.id,
-        revision=story.revision,
-        entry_id=entry_id(story.id),
-        item=Item.from_json(row.data),
-        source_title=(feed.title or feed.name) if feed else "",
-        source_url=feed.site_url if feed else None,
-        updated=story.updated_at,
-        retracted=story.retracted,
-        copies=copies,
-    )
+    row = session.execute(_ENTRY, {"story_id": story_id}).first()
+    return _entry(row) if row is not None and row.data is not None else None
+
+
+def entries_for(session: Session, story_ids: list[int]) -> list[Entry]:
+    """`entry_for` of each story (in the order given, skipping those without an item), one query."""
+    if not story_ids:
+        return []
+    rows = {row.id: row for row in session.execute(_ENTRIES, {"story_ids": story_ids}) if row.data is not None}
+    return [_entry(rows[i]) for i in story_ids if i in rows]
 
 
 class TargetArchive:
@@ -62,7 +84,7 @@ class TargetArchive:
     def entries(self, limit: int, offset: int = 0) -> list[Entry]:
         with self.sessions() as session:
             ids = session.scalars(self._newest_first(limit, offset)).all()
-            return [e for e in (entry_for(session, i) for i in ids) if e is not None]
+            return entries_for(session, list(ids))
 
     def versions(self, limit: int, offset: int = 0) -> list[tuple[int, int]]:
         with self.sessions() as session:
