@@ -21,7 +21,7 @@ from feedrelay.config import CleanConfig, Config, FeedConfig
 from feedrelay.items import Item, utcnow
 from feedrelay.metrics import record_poll, record_publish
 from feedrelay.publishing import PublishReport, publish_pending
-from feedrelay.quietpolls import QuietWriter, StoredState, quiet_values, read_state, write_quiet
+from feedrelay.quietpolls import QuietWriter, StoredState, quiet_values, read_state, read_states, write_quiet
 from feedrelay.schedule import FeedHints, Policy, next_check, normal_interval
 from ingest.clean import CleanRules, Rewrite, clean_item, filter_reason
 from ingest.fetch import Fetcher, FetchResult, FetchState, HttpSettings
@@ -187,13 +187,15 @@ class Relay:
             disabled = set(session.scalars(select(models.Feed.name).where(models.Feed.enabled.is_(False))))
         return [f.name for f in self.config.feeds if f.enabled and f.name not in disabled]
 
-    def poll(self, name: str, *, batch: bool = False) -> FeedOutcome:
+    def poll(self, name: str, *, batch: bool = False, stored: StoredState | None = None) -> FeedOutcome:
         """Fetch one feed and store what it brought; errors are recorded on the feed, not raised.
 
-        With `batch`, a poll that brought nothing is recorded by the group-committing QuietWriter.
+        With `batch`, a poll that brought nothing is recorded by the group-committing QuietWriter;
+        `stored` is the feed's state when the caller already read it.
         """
         feed = self.feeds[name]
-        stored = run_transaction(self.sessions, lambda session: read_state(session, name))
+        if stored is None:
+            stored = run_transaction(self.sessions, lambda session: read_state(session, name))
         state = FetchState(url=stored.url, etag=stored.etag, last_modified=stored.last_modified,
                            body_hash=stored.body_hash, verify_tls=feed.verify_tls)
         result = self.fetcher.fetch(state)
@@ -317,18 +319,19 @@ class Relay:
         """Poll feeds concurrently on the HTTP worker pool; one feed's failure never stops others."""
         if not names:
             return []
+        states = run_transaction(self.sessions, lambda session: read_states(session, names))
         with ThreadPoolExecutor(max_workers=min(self.config.http.workers, len(names))) as pool:
             outcomes = []
-            for outcome in pool.map(self._poll_safely, names):
+            for outcome in pool.map(lambda name: self._poll_safely(name, states.get(name)), names):
                 outcomes.append(outcome)
                 if progress:
                     progress(outcome)
         self.quiet.flush()
         return outcomes
 
-    def _poll_safely(self, name: str) -> FeedOutcome:
+    def _poll_safely(self, name: str, stored: StoredState | None = None) -> FeedOutcome:
         try:
-            return self.poll(name, batch=True)
+            return self.poll(name, batch=True, stored=stored)
         except Exception as exc:  # a bug or database fault must not stop the other feeds
             log.exception("feed %s: unexpected failure", name)
             self._give_back(name)

@@ -47,6 +47,18 @@ def read_state(session: Session, name: str) -> StoredState:
     return StoredState(*row)
 
 
+def read_states(session: Session, names: list[str], chunk: int = 500) -> dict[str, StoredState]:
+    """`read_state` for many feeds at once (a full pass reads them all up front)."""
+    states: dict[str, StoredState] = {}
+    for start in range(0, len(names), chunk):
+        rows = session.execute(
+            select(Feed.c.name, Feed.c.url, Feed.c.etag, Feed.c.last_modified, Feed.c.body_hash, Feed.c.interval_s)
+            .where(Feed.c.name.in_(names[start:start + chunk]))
+        )
+        states.update((name, StoredState(*rest)) for name, *rest in rows)
+    return states
+
+
 def _quiet_update() -> Any:
     owner = bindparam("b_owner", type_=String)
     released = case((Feed.c.lease_owner == owner, None), else_=Feed.c.lease_owner)
