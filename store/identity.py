@@ -10,6 +10,7 @@ import html
 import re
 import unicodedata
 from collections import Counter
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from feedrelay.items import Item
@@ -36,8 +37,11 @@ def words(text: str) -> list[str]:
     return _WORD.findall(folded)
 
 
+@lru_cache(maxsize=256)
 def text_hash(text: str) -> str | None:
-    """Hash of the normalised clean text, or None when too short to identify an article."""
+    """Hash of the normalised clean text, or None when too short to identify an article.
+
+    Cached: storing an item asks for it several times (row, keys)."""
     tokens = words(text)
     if len(tokens) < MIN_TEXT_WORDS:
         return None
@@ -124,8 +128,11 @@ def _hash_basis(item: Item) -> str:
     return f"{' '.join(title_words(item.title))}\x1f{body}"
 
 
+@lru_cache(maxsize=4096)
 def url_key(url: str | None) -> str | None:
-    """The cross-feed key of a URL (canonical form hashed), or None."""
+    """The cross-feed key of a URL (canonical form hashed), or None.
+
+    Cached: storing an item asks for its link's and source link's keys several times."""
     canonical = canonical_url(url)
     return "u:" + digest(canonical) if canonical else None
 

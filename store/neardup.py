@@ -63,10 +63,9 @@ def shingles(tokens: list[str]) -> set[str]:
 
 
 def _hashes(values: set[str]) -> np.ndarray:
-    return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "little") for v in values),
-        dtype=np.uint64, count=len(values),
-    )
+    # Each value's 8-byte BLAKE2b digest read as a little-endian unsigned 64-bit integer.
+    digests = b"".join(hashlib.blake2b(v.encode(), digest_size=8).digest() for v in values)
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
 def _minhash(values: set[str], a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -44,6 +44,7 @@ AGREEMENT_CONTAINMENT = 0.5
 _KEYS = models.StoryKey.__table__
 _KEY_OWNERS = select(_KEYS.c.key, _KEYS.c.story_id).where(_KEYS.c.key.in_(bindparam("keys", expanding=True)))
 _KEY_OWNER = select(_KEYS.c.story_id).where(_KEYS.c.key == bindparam("key"))
+_ITEM_FEED = select(models.Item.__table__.c.feed_id).where(models.Item.__table__.c.id == bindparam("item_id"))
 
 
 class NearDuplicateFinder(Protocol):
@@ -373,8 +374,8 @@ def _join_story(session: Session, row: models.Item, item: Item, feed: models.Fee
     story = session.get(models.Story, story_id, with_for_update=NO_KEY_UPDATE)
     if story is None or story.representative_item_id is None or story.retracted:
         return
-    current = session.get(models.Item, story.representative_item_id)
-    if current is not None and policy.priorities.get(feed.id, 0) > policy.priorities.get(current.feed_id, 0):
+    current_feed = session.execute(_ITEM_FEED, {"item_id": story.representative_item_id}).scalar()
+    if current_feed is not None and policy.priorities.get(feed.id, 0) > policy.priorities.get(current_feed, 0):
         story.representative_item_id = row.id
         bump_revision(session, story, feed, item, policy, now)
 
