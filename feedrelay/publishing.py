@@ -15,7 +15,7 @@ from feedrelay.items import Entry, utcnow
 from publish.base import Target, TargetError
 from store import models
 from store.claim import acquire_lease, record_time, recorded_time, release_lease
-from store.outbox import claim_deliveries, mark_done, mark_failed, remote_ref, supersede_older
+from store.outbox import claim_deliveries, mark_done, mark_failed, remote_ref, renew_lease, supersede_older
 from store.queries import TargetArchive, entry_for
 from store.retry import run_transaction
 
@@ -128,28 +128,30 @@ def _deliver_one(sessions: sessionmaker[Session], target: Target, delivery_id: i
 
 def _prepare(session: Session, delivery_id: int, owner: str, lease: timedelta) -> tuple[Entry, str | None] | str:
     """Renew this worker's lease on the row and read what to send; or why not to send it."""
-    row = session.get(models.Delivery, delivery_id, with_for_update=True)
-    if row is None or row.lease_owner != owner or row.state != "pending":
+    delivery = renew_lease(session, delivery_id, owner, utcnow() + lease)
+    if delivery is None:
         return "lost-lease"
-    row.lease_until = utcnow() + lease
-    if supersede_older(session, row):
+    if supersede_older(session, delivery):
         return "superseded"
-    entry = entry_for(session, row.story_id)
+    entry = entry_for(session, delivery.story_id)
     if entry is None:
-        mark_failed(session, row, "story has no item to publish", utcnow(), retry=False)
+        row = session.get(models.Delivery, delivery_id)
+        if row is not None:
+            mark_failed(session, row, "story has no item to publish", utcnow(), retry=False)
         return "failed"
-    return entry, remote_ref(session, row.story_id, row.target)
+    return entry, remote_ref(session, delivery.story_id, delivery.target)
 
 
 def _record(session: Session, delivery_id: int, result: str | None | TargetError) -> None:
     """Record a delivery's result, unless another worker already finished the row."""
+    now = utcnow()
+    if not isinstance(result, TargetError):
+        mark_done(session, delivery_id, result, now)
+        return
     row = session.get(models.Delivery, delivery_id, with_for_update=True)
     if row is None or row.state != "pending":
         return
-    now = utcnow()
-    if not isinstance(result, TargetError):
-        mark_done(session, row, result, now)
-    elif result.pause:
+    if result.pause:
         mark_failed(session, row, str(result), now, delay=PAUSE)
     else:
         mark_failed(session, row, str(result), now, retry=result.retry)

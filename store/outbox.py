@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from store import models
@@ -53,49 +54,85 @@ def claim_deliveries(session: Session, target: str, owner: str, now: datetime, *
     return rows
 
 
-def supersede_older(session: Session, delivery: models.Delivery) -> bool:
+class PendingDelivery(NamedTuple):
+    """What a claimed delivery is for."""
+
+    id: int
+    story_id: int
+    target: str
+    revision: int
+
+
+_DELIVERIES = models.Delivery.__table__
+# Core statements built once: the delivery loop runs them for every row it sends.
+_RENEW = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("delivery_id"), _DELIVERIES.c.lease_owner == bindparam("owner"),
+           _DELIVERIES.c.state == "pending")
+    .values(lease_until=bindparam("until"))
+    .returning(_DELIVERIES.c.id, _DELIVERIES.c.story_id, _DELIVERIES.c.target, _DELIVERIES.c.revision)
+)
+_NEWER = select(_DELIVERIES.c.id).where(
+    _DELIVERIES.c.story_id == bindparam("story_id"), _DELIVERIES.c.target == bindparam("target"),
+    _DELIVERIES.c.revision > bindparam("revision"), _DELIVERIES.c.state == "pending",
+).limit(1)
+_SUPERSEDE = (update(_DELIVERIES).where(_DELIVERIES.c.id == bindparam("delivery_id"))
+              .values(state="superseded", lease_owner=None, lease_until=None))
+_FINISH = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("delivery_id"), _DELIVERIES.c.state == "pending")
+    .values(state="done", remote_ref=bindparam("ref"), done_at=bindparam("now"),
+            attempts=_DELIVERIES.c.attempts + 1, last_error=None, lease_owner=None, lease_until=None)
+    .returning(_DELIVERIES.c.story_id, _DELIVERIES.c.target, _DELIVERIES.c.revision)
+)
+_PUBLICATIONS = models.Publication.__table__
+_REMOTE_REF = select(_PUBLICATIONS.c.remote_ref).where(
+    _PUBLICATIONS.c.story_id == bindparam("story_id"), _PUBLICATIONS.c.target == bindparam("target"))
+_MOVE_PUBLICATION = (
+    update(_PUBLICATIONS)
+    .where(_PUBLICATIONS.c.story_id == bindparam("of_story"), _PUBLICATIONS.c.target == bindparam("of_target"))
+    .values(remote_ref=bindparam("ref"), revision=bindparam("new_revision"), updated_at=bindparam("now"))
+)
+
+
+def renew_lease(session: Session, delivery_id: int, owner: str, until: datetime) -> PendingDelivery | None:
+    """Extend `owner`'s lease on a pending delivery to `until` (the row stays locked until
+    commit); None if the row is gone, finished, or leased to another worker."""
+    row = session.execute(_RENEW, {"delivery_id": delivery_id, "owner": owner, "until": until}).first()
+    return PendingDelivery(*row) if row is not None else None
+
+
+def supersede_older(session: Session, delivery: PendingDelivery) -> bool:
     """True if a newer revision of the same story is queued for the same target.
 
     The older row is then marked superseded: delivering the newest revision covers it.
     """
-    newer = session.scalar(
-        select(models.Delivery.id).where(
-            models.Delivery.story_id == delivery.story_id,
-            models.Delivery.target == delivery.target,
-            models.Delivery.revision > delivery.revision,
-            models.Delivery.state == "pending",
-        ).limit(1)
-    )
+    newer = session.execute(_NEWER, {"story_id": delivery.story_id, "target": delivery.target,
+                                     "revision": delivery.revision}).first()
     if newer is None:
         return False
-    delivery.state = "superseded"
-    delivery.lease_owner = delivery.lease_until = None
+    session.execute(_SUPERSEDE, {"delivery_id": delivery.id})
     return True
 
 
 def remote_ref(session: Session, story_id: int, target: str) -> str | None:
     """What an earlier delivery of this story to this target returned (a post id), if any."""
-    row = session.get(models.Publication, (story_id, target))
-    return row.remote_ref if row else None
+    return session.execute(_REMOTE_REF, {"story_id": story_id, "target": target}).scalar()
 
 
-def mark_done(session: Session, delivery: models.Delivery, ref: str | None, now: datetime) -> None:
-    """Record a successful delivery and where the story now lives on the target."""
-    delivery.state = "done"
-    delivery.remote_ref = ref
-    delivery.done_at = now
-    delivery.attempts += 1
-    delivery.last_error = None
-    delivery.lease_owner = delivery.lease_until = None
+def mark_done(session: Session, delivery_id: int, ref: str | None, now: datetime) -> bool:
+    """Record a successful delivery and where the story now lives on the target; False (nothing
+    written) when the row is no longer pending (another worker finished it)."""
+    row = session.execute(_FINISH, {"delivery_id": delivery_id, "ref": ref, "now": now}).first()
+    if row is None:
+        return False
+    story_id, target, revision = row
     if not insert_ignore(session, models.Publication,
-                         dict(story_id=delivery.story_id, target=delivery.target, remote_ref=ref,
-                              revision=delivery.revision, updated_at=now), ("story_id", "target")):
-        session.execute(
-            update(models.Publication)
-            .where(models.Publication.story_id == delivery.story_id,
-                   models.Publication.target == delivery.target)
-            .values(remote_ref=ref, revision=delivery.revision, updated_at=now)
-        )
+                         dict(story_id=story_id, target=target, remote_ref=ref, revision=revision,
+                              updated_at=now), ("story_id", "target")):
+        session.execute(_MOVE_PUBLICATION, {"of_story": story_id, "of_target": target, "ref": ref,
+                                            "new_revision": revision, "now": now})
+    return True
 
 
 def mark_failed(session: Session, delivery: models.Delivery, error: str, now: datetime, *,
