@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from feedrelay.items import Item, utcnow
@@ -40,10 +40,12 @@ CONTRADICTION_WORDS = 40
 CONTRADICTION_CONTAINMENT = 0.2
 SHORT_TEXT_WORDS = 5
 AGREEMENT_CONTAINMENT = 0.5
-# Key lookups as Core statements built once (the ORM statement cost more to build than to run).
+# Hot statements as Core, built once (the ORM statement cost more to build than to run).
 _KEYS = models.StoryKey.__table__
 _KEY_OWNERS = select(_KEYS.c.key, _KEYS.c.story_id).where(_KEYS.c.key.in_(bindparam("keys", expanding=True)))
 _KEY_OWNER = select(_KEYS.c.story_id).where(_KEYS.c.key == bindparam("key"))
+_INSERT_STORY = insert(models.Story.__table__).returning(models.Story.__table__.c.id)
+_INSERT_MERGE = insert(models.Merge.__table__)
 _ITEM_FEED = select(models.Item.__table__.c.feed_id).where(models.Item.__table__.c.id == bindparam("item_id"))
 
 
@@ -279,10 +281,7 @@ def _assign_story(session: Session, row: models.Item, item: Item, feed: models.F
         _claim_keys(session, keys, story_id)
         _remember(session, row, item, policy)
         return
-    story = models.Story(representative_item_id=row.id, revision=1, title=item.title,
-                         created_at=now, updated_at=now)
-    session.add(story)
-    session.flush()
+    story = _new_story(session, row.id, item.title, now)
     _claim_keys(session, keys, story.id)
     winner = _key_owner(session, keys[0][0]) if keys else None
     if winner is not None and winner != story.id:
@@ -297,6 +296,16 @@ def _assign_story(session: Session, row: models.Item, item: Item, feed: models.F
     report.new += 1
     _remember(session, row, item, policy)
     enqueue(session, story, item, feed, policy, now)
+
+
+def _new_story(session: Session, item_id: int, title: str, now: datetime) -> models.Story:
+    """Insert a story represented by `item_id`; the instance is the row as written (not read back)."""
+    values = dict(representative_item_id=item_id, revision=1, retracted=False, title=title,
+                  created_at=now, updated_at=now)
+    story = models.Story(id=session.execute(_INSERT_STORY, values).scalar_one(), **values)
+    make_transient_to_detached(story)
+    session.add(story)
+    return story
 
 
 def _remember(session: Session, row: models.Item, item: Item, policy: StorePolicy) -> None:
@@ -364,9 +373,9 @@ def _join_story(session: Session, row: models.Item, item: Item, feed: models.Fee
                 reason: str, score: float | None, policy: StorePolicy, report: StoreReport,
                 now: datetime) -> None:
     row.story_id = story_id
-    session.add(models.Merge(story_id=story_id, item_id=row.id, reason=reason[:40], score=score,
-                             detail=f"{feed.name}: {item.link or item.guid or item.title} ({reason})",
-                             created_at=now))
+    session.execute(_INSERT_MERGE, dict(
+        story_id=story_id, item_id=row.id, reason=reason[:40], score=score,
+        detail=f"{feed.name}: {item.link or item.guid or item.title} ({reason})", created_at=now))
     report.duplicates += 1
     report.merges.append((row.id, story_id, reason, score))
     if policy.representative != "priority":
