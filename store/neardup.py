@@ -62,15 +62,14 @@ def shingles(tokens: list[str]) -> set[str]:
     return {" ".join(tokens[i:i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
 
 
-def _hashes(values: set[str]) -> np.ndarray:
-    # Each value's 8-byte BLAKE2b digest read as a little-endian unsigned 64-bit integer.
-    digests = b"".join(hashlib.blake2b(v.encode(), digest_size=8).digest() for v in values)
-    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+def _digests(values: set[str]) -> dict[str, bytes]:
+    """Each value's 8-byte BLAKE2b digest (a little-endian unsigned 64-bit integer)."""
+    return {v: hashlib.blake2b(v.encode(), digest_size=8).digest() for v in values}
 
 
-def _minhash(values: set[str], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _minhash(digests: list[bytes], a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # Multiply-shift hashing: ((a*x + b) mod 2**64) >> 32, one row per permutation.
-    x = _hashes(values)
+    x = np.frombuffer(b"".join(digests), dtype="<u8").astype(np.uint64)
     with np.errstate(over="ignore"):
         mixed = (a[:, None] * x[None, :] + b[:, None]) >> np.uint64(32)
     return mixed.min(axis=1)
@@ -102,12 +101,14 @@ def fingerprint_tokens(tokens: list[str]) -> list[tuple[int, int]]:
     if len(tokens) < MIN_WORDS:
         return []
     full_n = FULL_BANDS * FULL_ROWS
-    full = _minhash(shingles(tokens), _A[:full_n], _B[:full_n])
+    digests = _digests(shingles(tokens))
+    full = _minhash(list(digests.values()), _A[:full_n], _B[:full_n])
     bands = _band_values(full, FULL_ROWS, 0)
     for offset in LEAD_OFFSETS:
         window = tokens[offset:offset + LEAD_WORDS]
         if offset == 0 or len(window) >= MIN_WORDS:
-            lead = _minhash(shingles(window), _A[full_n:], _B[full_n:])
+            # A window's shingles are the whole text's: their digests are already known.
+            lead = _minhash([digests[v] for v in shingles(window)], _A[full_n:], _B[full_n:])
             bands.extend(b for b in _band_values(lead, LEAD_ROWS, FULL_BANDS) if b not in bands)
     return bands
 
