@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Protocol
 
-from sqlalchemy import bindparam, func, insert, or_, select
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from feedrelay.items import Item, utcnow
 from ingest.urls import canonical_url
@@ -46,6 +48,8 @@ _KEY_OWNERS = select(_KEYS.c.key, _KEYS.c.story_id).where(_KEYS.c.key.in_(bindpa
 _KEY_OWNER = select(_KEYS.c.story_id).where(_KEYS.c.key == bindparam("key"))
 _INSERT_STORY = insert(models.Story.__table__).returning(models.Story.__table__.c.id)
 _INSERT_MERGE = insert(models.Merge.__table__)
+_SET_STORY = (update(models.Item.__table__).where(models.Item.__table__.c.id == bindparam("item_id"))
+              .values(story_id=bindparam("new_story_id")))
 _ITEM_FEED = select(models.Item.__table__.c.feed_id).where(models.Item.__table__.c.id == bindparam("item_id"))
 
 
@@ -292,7 +296,7 @@ def _assign_story(session: Session, row: models.Item, item: Item, feed: models.F
         _claim_keys(session, keys, winner)
         _remember(session, row, item, policy)
         return
-    row.story_id = story.id
+    _set_story(session, row, story.id)
     report.new += 1
     _remember(session, row, item, policy)
     enqueue(session, story, item, feed, policy, now)
@@ -306,6 +310,18 @@ def _new_story(session: Session, item_id: int, title: str, now: datetime) -> mod
     make_transient_to_detached(story)
     session.add(story)
     return story
+
+
+def _set_story(session: Session, row: models.Item, story_id: int) -> None:
+    """Attach a row inserted in this batch to a story (a Core UPDATE; the instance agrees)."""
+    session.execute(_SET_STORY, {"item_id": row.id, "new_story_id": story_id})
+    set_committed_value(row, "story_id", story_id)
+
+
+@lru_cache(maxsize=512)
+def _word_set(text: str) -> frozenset[str]:
+    # Copies of one story compare against the same stored texts: tokenise each once.
+    return frozenset(words(text))
 
 
 def _remember(session: Session, row: models.Item, item: Item, policy: StorePolicy) -> None:
@@ -338,21 +354,21 @@ def _url_match_holds(session: Session, story_id: int, item: Item, feed_id: int) 
     """
     rows = session.execute(select(models.Item.feed_id, models.Item.title, models.Item.data).where(
         models.Item.story_id == story_id, models.Item.status == "active").limit(8)).all()
-    mine = set(words(item.text))
+    mine = _word_set(item.text)
     same_feed = [r for r in rows if r.feed_id == feed_id]
     if same_feed:
         return any(_texts_agree(mine, item.title, r.title, r.data) for r in same_feed)
     overlaps = []
     for row in rows:
-        theirs = set(words((row.data or {}).get("text") or ""))
+        theirs = _word_set((row.data or {}).get("text") or "")
         if min(len(mine), len(theirs)) < CONTRADICTION_WORDS:
             return True
         overlaps.append(len(mine & theirs) / min(len(mine), len(theirs)))
     return not overlaps or max(overlaps) >= CONTRADICTION_CONTAINMENT
 
 
-def _texts_agree(mine: set[str], title: str, their_title: str, data: dict | None) -> bool:
-    theirs = set(words((data or {}).get("text") or ""))
+def _texts_agree(mine: frozenset[str], title: str, their_title: str, data: dict | None) -> bool:
+    theirs = _word_set((data or {}).get("text") or "")
     if min(len(mine), len(theirs)) < SHORT_TEXT_WORDS:
         return plain_title(title) == plain_title(their_title) and mine == theirs
     return len(mine & theirs) / min(len(mine), len(theirs)) >= AGREEMENT_CONTAINMENT
@@ -372,7 +388,7 @@ def _key_owner(session: Session, key: str) -> int | None:
 def _join_story(session: Session, row: models.Item, item: Item, feed: models.Feed, story_id: int,
                 reason: str, score: float | None, policy: StorePolicy, report: StoreReport,
                 now: datetime) -> None:
-    row.story_id = story_id
+    _set_story(session, row, story_id)
     session.execute(_INSERT_MERGE, dict(
         story_id=story_id, item_id=row.id, reason=reason[:40], score=score,
         detail=f"{feed.name}: {item.link or item.guid or item.title} ({reason})", created_at=now))
