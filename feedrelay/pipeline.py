@@ -115,6 +115,7 @@ class Relay:
         self.fetcher = Fetcher(http_settings(config))
         self.targets = build_targets(config, self.fetcher)
         self.feeds = {f.name: f for f in config.feeds}
+        self._claimable_names = frozenset(f.name for f in config.feeds if f.enabled)
         self._feed_ids: dict[str, int] | None = None
         self.clean_rules: dict[str, CleanRules] = {}
         self.rendered: set[str] = set()  # targets this Relay has flushed (their files are current)
@@ -136,7 +137,9 @@ class Relay:
     # -- feeds ---------------------------------------------------------------------------------
 
     def sync_feeds(self) -> None:
-        """Create rows for configured feeds; a changed configured URL replaces a remembered one.
+        """Bring feed rows in line with the config: create rows for new feeds, replace a remembered
+        URL when the configured one changed, and mark which feeds the config has and enables
+        (`configured`: only those are claimed; a feed removed from the config keeps its row).
 
         Workers starting together race to insert the same rows: the loser's transaction is retried.
         """
@@ -146,24 +149,28 @@ class Relay:
         rows = {f.name: f for f in session.scalars(select(models.Feed))}
         for feed in self.config.feeds:
             url = self.config.feed_url(feed)
-            row = rows.get(feed.name)
+            row = rows.pop(feed.name, None)
             if row is None:
                 session.add(models.Feed(name=feed.name, url=url, config_url=url, enabled=True,
-                                        error_count=0, last_new_items=0, guid_mode="guid"))
-            elif row.config_url != url:
+                                        configured=feed.enabled, error_count=0, last_new_items=0,
+                                        guid_mode="guid"))
+                continue
+            if row.config_url != url:
                 row.url = row.config_url = url
                 row.moved_from = row.etag = row.last_modified = row.body_hash = None
                 row.enabled, row.disabled_reason = True, None
+            row.configured = feed.enabled  # the ORM writes only values that changed
+        for row in rows.values():  # no longer in the config
+            row.configured = False
 
     def claim_due_feeds(self, limit: int) -> list[str]:
         """Lease up to `limit` due feeds of this config to this worker (see `store.claim`).
 
         Polling a claimed feed releases its lease; a worker that dies loses it on expiry.
         """
-        names = [f.name for f in self.config.feeds if f.enabled]
         return run_transaction(self.sessions, lambda session: claim_feeds(
-            session, self.owner, utcnow(), lease=self.config.worker.lease, limit=limit, names=names,
-            per_host=self.config.http.per_host))
+            session, self.owner, utcnow(), lease=self.config.worker.lease, limit=limit,
+            names=self._claimable_names, per_host=self.config.http.per_host))
 
     def release_leases(self) -> int:
         """Give back every lease this worker holds (on start with a fixed worker id, and on stop)."""

@@ -11,14 +11,13 @@ SQLite runs one daemon per database, so there the same queries run without locks
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from sqlalchemy import Select, or_, select, text, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from store import models
 from store.upsert import insert_ignore
@@ -57,62 +56,63 @@ def _claimable(now: datetime) -> Any:
 
 
 def claim_feeds(session: Session, owner: str, now: datetime, *, lease: timedelta, limit: int,
-                names: Collection[str] | None = None, per_host: int | None = None) -> list[str]:
-    """Lease up to `limit` due, enabled feeds to `owner`; return their names (caller commits).
+                names: AbstractSet[str] | None = None, per_host: int | None = None) -> list[str]:
+    """Lease up to `limit` due, enabled, configured feeds to `owner`; return their names (caller commits).
 
-    A feed is due when its next check time has come and nobody holds a live lease on it.
-    `names` restricts claiming to the feeds this worker's config knows. With `per_host`, no host
-    gets more feeds under live lease (being fetched by any worker) than that.
+    A feed is due when its next check time has come and nobody holds a live lease on it; it is
+    configured when the last `Relay.sync_feeds` found it enabled in the config. `names`, if given,
+    restricts claiming to the feeds this worker's config knows (checked on the rows read: the
+    configured marker already keeps other feeds out unless workers' configs disagree). With
+    `per_host`, no host gets more feeds under live lease (being fetched by any worker) than that.
     """
     if limit <= 0:
         return []
     _serialize_claims(session)
+    feed = models.Feed
     query = (
-        select(models.Feed)
+        select(feed.id, feed.name, feed.url)
         .where(
-            models.Feed.enabled.is_(True),
-            or_(models.Feed.next_check_at.is_(None), models.Feed.next_check_at <= now),
+            feed.enabled.is_(True),
+            feed.configured.is_(True),
+            or_(feed.next_check_at.is_(None), feed.next_check_at <= now),
             _claimable(now),
         )
-        .order_by(models.Feed.next_check_at.is_not(None), models.Feed.next_check_at, models.Feed.id)
+        .order_by(feed.next_check_at.is_not(None), feed.next_check_at, feed.id)
     )
-    if names is not None:
-        query = query.where(models.Feed.name.in_(list(names)))
     # With a per-host cap, look further than `limit` rows (busy hosts' feeds are passed over),
     # but not at every due feed: the rows read are locked until the claim commits.
     query = query.limit(limit if per_host is None else max(limit * 50, 500))
     busy = _busy_hosts(session, now) if per_host is not None else Counter[str]()
     claimed: list[str] = []
-    for row in session.scalars(lock_rows(query, session)):
-        host = host_of(row.url)
+    for feed_id, name, url in session.execute(lock_rows(query, session)):
+        if names is not None and name not in names:
+            continue
+        host = host_of(url)
         if per_host is not None and host and busy[host] >= per_host:
             continue
-        if not _take(session, row, owner, now, lease):
+        if not _take(session, feed_id, owner, now, lease):
             continue
         busy[host] += 1
-        claimed.append(row.name)
+        claimed.append(name)
         if len(claimed) >= limit:
             break
     return claimed
 
 
-def _take(session: Session, row: models.Feed, owner: str, now: datetime, lease: timedelta) -> bool:
+def _take(session: Session, feed_id: int, owner: str, now: datetime, lease: timedelta) -> bool:
     """Compare-and-set the lease: only if still unleased (always, under PostgreSQL's row lock;
     on SQLite a concurrent writer makes this fail with 'database is locked', and we retry)."""
     taken = session.execute(
-        update(models.Feed).where(models.Feed.id == row.id, _claimable(now))
+        update(models.Feed).where(models.Feed.id == feed_id, _claimable(now))
         .values(lease_owner=owner, lease_until=now + lease)
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount != 1:
-        return False
-    set_committed_value(row, "lease_owner", owner)
-    set_committed_value(row, "lease_until", now + lease)
-    return True
+    return taken.rowcount == 1
 
 
 def _busy_hosts(session: Session, now: datetime) -> Counter[str]:
-    """How many feeds of each host are under a live lease (being polled somewhere)."""
+    """How many feeds of each host are under a live lease (being polled somewhere); the
+    `lease_until` index reaches just those rows."""
     urls = session.scalars(select(models.Feed.url).where(models.Feed.lease_until >= now))
     return Counter(host_of(url) for url in urls)
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -57,6 +58,8 @@ class Feed(Base):
     """A source feed and its polling state."""
 
     __tablename__ = "feeds"
+    # Claiming counts each host's live leases: an index reaches those few rows (see store.claim).
+    __table_args__ = (Index("ix_feeds_lease_until", "lease_until"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -65,6 +68,8 @@ class Feed(Base):
     moved_from: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    # In the config and enabled there, as of the last `Relay.sync_feeds`; only such feeds are claimed.
+    configured: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     title: Mapped[str | None] = mapped_column(Text)
     site_url: Mapped[str | None] = mapped_column(Text)
     etag: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,92 @@
+"""Claiming follows the config: feeds removed from it or disabled there are not claimed, on
+SQLite and PostgreSQL, and become claimable again once back; a 410 disable stays separate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from feedrelay.cli import main
+from feedrelay.config import load_config
+from feedrelay.items import utcnow
+from feedrelay.pipeline import Relay
+from store import models
+from store.claim import claim_feeds
+from store.db import open_database
+from store.retry import run_transaction
+from tests.support.postgres import pg_url  # noqa: F401
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'claims.db'}"
+        return
+    url = request.getfixturevalue("pg_url")
+    yield url
+    engine, sessions = open_database(url)
+    with sessions.begin() as session:  # the module's PostgreSQL database is shared
+        session.execute(models.Feed.__table__.delete())
+    engine.dispose()
+
+
+def write_config(tmp_path: Path, database: str, feeds: list[str], disabled: frozenset[str] = frozenset()) -> Path:
+    lines = [f"database: {database}", "http:", "  allow_private_networks: true", "  per_host: 10", "feeds:"]
+    lines += [f"  - name: {name}\n    url: http://127.0.0.1:9/{name}.xml"
+              + ("\n    enabled: false" if name in disabled else "") for name in feeds]
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def claim_with(path: Path) -> list[str]:
+    """Start a Relay on the config at `path` (it syncs the feed rows), claim, give the leases back."""
+    with Relay(load_config(path)) as relay:
+        claimed = sorted(relay.claim_due_feeds(10))
+        relay.release_leases()
+        return claimed
+
+
+def claim_any(path: Path) -> list[str]:
+    """Claim without a worker's name list: what the database itself marks as claimable."""
+    with Relay(load_config(path)) as relay:
+        claimed = run_transaction(relay.sessions, lambda session: sorted(claim_feeds(
+            session, "other-worker", utcnow(), lease=timedelta(minutes=5), limit=10)))
+        run_transaction(relay.sessions, lambda session: session.execute(
+            update(models.Feed).values(lease_owner=None, lease_until=None)))
+        return claimed
+
+
+def test_removed_and_disabled_feeds_are_not_claimed_until_back(tmp_path: Path, database: str) -> None:
+    path = write_config(tmp_path, database, ["a", "b", "c"])
+    assert claim_with(path) == ["a", "b", "c"]
+
+    write_config(tmp_path, database, ["b", "c"])  # a removed
+    assert main(["-c", str(path), "feeds", "disable", "b"]) == 0
+    assert claim_with(path) == ["c"]
+    assert claim_any(path) == ["c"]
+
+    write_config(tmp_path, database, ["a", "b", "c"], disabled=frozenset({"b"}))  # a back
+    assert claim_with(path) == ["a", "c"]
+    assert main(["-c", str(path), "feeds", "enable", "b"]) == 0
+    assert claim_with(path) == ["a", "b", "c"]
+    assert claim_any(path) == ["a", "b", "c"]
+
+
+def test_gone_disable_is_cleared_only_by_feeds_enable(tmp_path: Path, database: str) -> None:
+    path = write_config(tmp_path, database, ["a", "b"])
+    assert claim_with(path) == ["a", "b"]
+    with Relay(load_config(path)) as relay, relay.sessions.begin() as session:  # as after HTTP 410
+        session.execute(update(models.Feed).where(models.Feed.name == "a")
+                        .values(enabled=False, disabled_reason="gone"))
+
+    write_config(tmp_path, database, ["b"])
+    assert claim_with(path) == ["b"]
+    write_config(tmp_path, database, ["a", "b"])  # removed and added again: still gone
+    assert claim_with(path) == ["b"]
+    assert main(["-c", str(path), "feeds", "enable", "a"]) == 0
+    assert claim_with(path) == ["a", "b"]
