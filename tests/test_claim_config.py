@@ -90,3 +90,15 @@ def test_gone_disable_is_cleared_only_by_feeds_enable(tmp_path: Path, database: 
     assert claim_with(path) == ["b"]
     assert main(["-c", str(path), "feeds", "enable", "a"]) == 0
     assert claim_with(path) == ["a", "b"]
+
+
+def test_never_checked_feeds_come_first_then_the_longest_due(tmp_path: Path, database: str) -> None:
+    path = write_config(tmp_path, database, ["a", "b", "c", "d", "e"])
+    now = utcnow()
+    with Relay(load_config(path)) as relay:
+        with relay.sessions.begin() as session:
+            for name, minutes in (("a", 1), ("c", 5), ("d", -5)):
+                session.execute(update(models.Feed).where(models.Feed.name == name)
+                                .values(next_check_at=now - timedelta(minutes=minutes)))
+        order = [name for _ in range(5) for name in relay.claim_due_feeds(1)]
+    assert order == ["b", "e", "c", "a"]  # d is not due yet
