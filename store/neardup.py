@@ -135,6 +135,27 @@ def band_params(bands: list[tuple[int, int]]) -> dict[str, int]:
     return params
 
 
+_LOCK_BANDS = text(
+    "SELECT pg_advisory_xact_lock(k) FROM "
+    "(SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered"
+)
+
+
+def lock_bands(session: Session, bands: list[tuple[int, int]]) -> None:
+    """On PostgreSQL, hold a transaction lock on each of the item's LSH buckets.
+
+    Two workers storing two near-copies of one article at the same moment share a bucket, so
+    the second waits until the first has committed its story and bands, then finds it: one
+    story, not two. Unrelated items share no bucket and never wait for each other. Locks are
+    taken in sorted order (no lock-order deadlock) and released at commit. SQLite needs none:
+    one daemon writes at a time.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted({(band * 1_000_003 + value) % (1 << 62) for band, value in bands})
+    session.execute(_LOCK_BANDS, {"keys": keys})
+
+
 @dataclass(frozen=True)
 class Similarity:
     """How much two texts overlap, on informative shingles."""
@@ -185,6 +206,7 @@ class NearDuplicates:
         bands = list(fingerprinted)
         if not bands:
             return None
+        lock_bands(session, bands)
         candidates = self.candidates(session, bands, exclude=row.id)
         if not candidates:
             return None

@@ -14,6 +14,7 @@ from feedrelay.items import Entry, Item
 from feedrelay.publishing import publish_pending
 from store import models
 from store.db import open_database
+from store.neardup import NearDuplicates
 from store.retry import run_transaction
 from store.stories import StorePolicy, store_items
 from tests.support.counting import CountingTarget
@@ -126,3 +127,41 @@ def test_publishing_completes_when_database_connections_are_killed(pg) -> None: 
     with sessions() as session:
         assert session.scalar(select(func.count()).where(models.Delivery.state != "done")) == 0
         assert session.scalar(select(func.count()).select_from(models.Publication)) == STORIES
+
+
+def near_copies(feed: str, feed_index: int) -> list[Item]:
+    """Copies no exact key links: own link, no credited source, a few words of their own."""
+    words = ["harbour", "ferry", "timetable", "winter", "storm", "council", "budget", "bridge", "repair", "school", "library", "museum", "river", "market", "bakery", "tram", "station", "stadium", "hospital", "theatre", "park"]
+    items = []
+    for n in range(STORIES):
+        body = " ".join(f"{words[(n * 7 + k * 3) % len(words)]}{(n * 31 + k) % 97}" for k in range(60))
+        text = f"{body} reposted by site {feed_index}" if feed_index else body
+        items.append(Item(feed=feed, guid=f"{feed}-near-{n}", title=f"Report {n}",
+                          link=f"https://site{feed_index}.example/near/{n}/", content_html=f"<p>{text}</p>",
+                          text=text, published=datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=n)))
+    return items
+
+
+def test_near_copies_stored_at_the_same_moment_make_one_story_each(pg) -> None:  # type: ignore[no-untyped-def]
+    _, sessions = pg
+    with sessions.begin() as session:
+        for i in range(FEEDS):
+            session.add(models.Feed(name=f"feed{i}", url=f"https://site{i}.example/feed/",
+                                    config_url=f"https://site{i}.example/feed/", enabled=True, error_count=0,
+                                    last_new_items=0, guid_mode="guid"))
+    policy = StorePolicy(targets={"counter": lambda item, feed: True}, near_duplicate=NearDuplicates())
+    barrier = threading.Barrier(FEEDS)
+
+    def worker(i: int) -> None:
+        items = near_copies(f"feed{i}", i)
+        barrier.wait()
+        for item in items:
+            def store(session: Session, batch: list[Item] = [item]) -> None:  # noqa: B006
+                feed = session.scalars(select(models.Feed).where(models.Feed.name == f"feed{i}")).one()
+                store_items(session, feed, batch, policy)
+            run_transaction(sessions, store)
+
+    run_threads(FEEDS, worker)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(models.Story)) == STORIES
+        assert session.scalar(select(func.count()).select_from(models.Delivery)) == STORIES
