@@ -105,10 +105,14 @@ def head(port: int, path: str, **headers: str) -> tuple[int, dict[str, str]]:
     return response.status, {k.lower(): v for k, v in response.getheaders()}
 
 
+# As many server processes as nginx's `worker_processes auto` starts (waitress ignores it).
+SERVE_WORKERS = os.cpu_count() or 1
+
+
 def start_feedrelay(directory: Path, port: int, engine: str) -> subprocess.Popen[bytes]:
     config = directory / f"serve-{engine}.yaml"
     config.write_text(f"targets: [{{name: bench, type: feed, dir: {directory}}}]\n"
-                      f"serve: {{host: 127.0.0.1, port: {port}, engine: {engine}}}\n")
+                      f"serve: {{host: 127.0.0.1, port: {port}, engine: {engine}, workers: {SERVE_WORKERS}}}\n")
     return subprocess.Popen([sys.executable, "-m", "feedrelay.cli", "-c", str(config), "--log-level", "WARNING",
                              "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
