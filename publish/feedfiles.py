@@ -166,16 +166,21 @@ class FeedFilesTarget:
         author = _sub(feed, "author")
         _sub(author, "name", self.config.title)
         _sub(feed, "generator", GENERATOR)
+        self._page_links(feed, page, "atom")
         if self.config.base_url:
-            _link(feed, "self", self.url("atom", page.number), MEDIA_TYPES["atom"])
             _link(feed, "alternate", self.config.base_url, "text/html")
-        for rel, href in self._archive_links(page, "atom"):
-            _link(feed, rel, href, MEDIA_TYPES["atom"])
-        if page.is_archive:
-            etree.SubElement(feed, f"{{{HISTORY}}}archive")
         for entry in page.entries:
             feed.append(self._atom_entry(entry))
         return etree.tostring(feed, xml_declaration=True, encoding="utf-8", pretty_print=True)
+
+    def _page_links(self, parent: etree._Element, page: Page, fmt: str) -> None:
+        """`rel="self"` (with a base URL), the RFC 5005 archive links and the archive marker."""
+        if self.config.base_url:
+            _link(parent, "self", self.url(fmt, page.number), MEDIA_TYPES[fmt])
+        for rel, href in self._archive_links(page, fmt):
+            _link(parent, rel, href, MEDIA_TYPES[fmt])
+        if page.is_archive:
+            etree.SubElement(parent, f"{{{HISTORY}}}archive")
 
     def _atom_entry(self, entry: Entry) -> etree._Element:
         item = entry.item
@@ -219,12 +224,7 @@ class FeedFilesTarget:
         _plain(channel, "description", self.config.description)
         _plain(channel, "lastBuildDate", format_datetime(self._updated(page)))
         _plain(channel, "generator", GENERATOR)
-        if self.config.base_url:
-            _link(channel, "self", self.url("rss", page.number), MEDIA_TYPES["rss"])
-        for rel, href in self._archive_links(page, "rss"):
-            _link(channel, rel, href, MEDIA_TYPES["rss"])
-        if page.is_archive:
-            etree.SubElement(channel, f"{{{HISTORY}}}archive")
+        self._page_links(channel, page, "rss")
         for entry in page.entries:
             channel.append(self._rss_item(entry))
         return etree.tostring(rss, xml_declaration=True, encoding="utf-8", pretty_print=True)
