@@ -14,7 +14,7 @@ from feedrelay.config import load_config
 from feedrelay.items import utcnow
 from feedrelay.pipeline import Relay
 from store import models
-from tests.support.server import LocalServer, Request, Response
+from tests.support.server import Request, Response
 
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 
@@ -36,12 +36,6 @@ def write_config(tmp_path: Path, feeds: dict[str, str]) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-@pytest.fixture
-def server():
-    with LocalServer() as srv:
-        yield srv
 
 
 def row(relay: Relay, name: str) -> models.Feed:

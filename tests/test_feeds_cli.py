@@ -137,12 +137,6 @@ def test_enable_clears_a_database_side_gone(workdir: Path, capsys: pytest.Captur
     engine.dispose()
 
 
-@pytest.fixture
-def server() -> LocalServer:
-    with LocalServer() as srv:
-        yield srv
-
-
 def allow_loopback(config: Path) -> None:
     config.write_text(config.read_text().replace("allow_private_networks: false", "allow_private_networks: true"))
 

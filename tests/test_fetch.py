@@ -15,24 +15,11 @@ import pytest
 
 from ingest.fetch import Fetcher, FetchError, FetchState, HttpSettings, discover_feed_url
 from ingest.netguard import AddressGuard, address_problem
-from tests.support.server import LocalServer, Request, Response
+from tests.support.server import Request, Response
 
 FEED = (b'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>Demo</title>'
         b"<item><title>One</title><link>https://example.com/1</link></item></channel></rss>")
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
-
-
-@pytest.fixture
-def server():
-    with LocalServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fetcher():
-    f = Fetcher(HttpSettings(allow_private_networks=True))
-    yield f
-    f.close()
 
 
 def conditional(etag: str, last_modified: str, body: bytes = FEED):

@@ -49,13 +49,6 @@ def images(wordpress_site: WordPressSite) -> Iterator[LocalServer]:  # noqa: F81
 
 
 @pytest.fixture
-def fetcher() -> Iterator[Fetcher]:
-    guarded = Fetcher(HttpSettings(allow_private_networks=True))  # the images are on loopback
-    yield guarded
-    guarded.close()
-
-
-@pytest.fixture
 def password_env(wordpress_site: WordPressSite, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
     name = f"FEEDRELAY_TEST_WP_{uuid.uuid4().hex[:8].upper()}"
     monkeypatch.setenv(name, wordpress_site.password)

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from feedrelay.items import Item
-from ingest.fetch import Fetcher, FetchState, HttpSettings
+from ingest.fetch import FetchState
 from ingest.wpapi import apply_posts, enrich, looks_like_wordpress, posts_url
 from tests.support.server import LocalServer, Request, Response
 
@@ -40,13 +40,6 @@ def items(base: str) -> list[Item]:
 def site():
     with LocalServer() as server:
         yield server
-
-
-@pytest.fixture
-def fetcher():
-    f = Fetcher(HttpSettings(allow_private_networks=True))
-    yield f
-    f.close()
 
 
 def api(site: LocalServer, status: int = 200, body: bytes | None = None):
