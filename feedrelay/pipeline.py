@@ -116,7 +116,7 @@ class Relay:
         self.targets = build_targets(config, self.fetcher)
         self.feeds = {f.name: f for f in config.feeds}
         self._claimable_names = frozenset(f.name for f in config.feeds if f.enabled)
-        self._feed_ids: dict[str, int] | None = None
+        self._store_policy: StorePolicy | None = None
         self.clean_rules: dict[str, CleanRules] = {}
         self.rendered: set[str] = set()  # targets this Relay has flushed (their files are current)
         self.quiet = QuietWriter(self.sessions)
@@ -220,7 +220,7 @@ class Relay:
                                            api_root=result.api_root)
             except ParseError as exc:
                 outcome.outcome, outcome.error = "error", str(exc)
-        items, reasons = self._clean(feed, parsed.items if parsed else [])
+        items, reasons = self.clean_items(feed, parsed.items if parsed else [])
 
         fetch_warnings = list(outcome.warnings)
 
@@ -230,7 +230,7 @@ class Relay:
             outcome.new = outcome.duplicates = outcome.updated = outcome.filtered = outcome.retracted = 0
             outcome.warnings = list(fetch_warnings)
             if parsed is not None and (items or parsed.deleted or feed.complete):
-                stored = store_items(session, row, items, self._policy(session), reasons,
+                stored = store_items(session, row, items, self.store_policy(session), reasons,
                                      deleted=parsed.deleted)
                 _count(outcome, stored)
             self._record(row, feed, result, parsed, outcome)
@@ -240,7 +240,8 @@ class Relay:
         record_poll(outcome, result.elapsed)
         return outcome
 
-    def _clean(self, feed: FeedConfig, raw: list[Item]) -> tuple[list[Item], list[str | None]]:
+    def clean_items(self, feed: FeedConfig, raw: list[Item]) -> tuple[list[Item], list[str | None]]:
+        """The feed's first `max_items` items cleaned, with each one's filter reason (or None)."""
         clean = self.config.feed_clean(feed)
         key = clean.model_dump_json()
         rules = self.clean_rules.get(key)
@@ -249,17 +250,20 @@ class Relay:
         items = [clean_item(item, rules) for item in raw[: self.config.defaults.max_items]]
         return items, [filter_reason(item, rules) for item in items]
 
-    def _policy(self, session: Session) -> StorePolicy:
-        if self._feed_ids is None:  # rows are created by sync_feeds: read the ids once
-            self._feed_ids = {name: id_ for name, id_ in session.execute(select(models.Feed.name, models.Feed.id))}
-        rows = self._feed_ids
-        return StorePolicy(
-            targets={t.name: target_filter(t, self.config) for t in self.config.targets if t.enabled},
-            representative=self.config.dedup.representative,
-            priorities={rows[f.name]: f.priority for f in self.config.feeds if f.name in rows},
-            near_duplicate=NearDuplicates(self.config.dedup.similarity) if self.config.dedup.near_duplicates else None,
-            complete_feeds={rows[f.name] for f in self.config.feeds if f.complete and f.name in rows},
-        )
+    def store_policy(self, session: Session) -> StorePolicy:
+        """How this config forms stories and who receives them; built once per Relay (feed rows
+        exist from `sync_feeds` on, and the config of a Relay never changes)."""
+        if self._store_policy is None:
+            rows = {name: id_ for name, id_ in session.execute(select(models.Feed.name, models.Feed.id))}
+            dedup = self.config.dedup
+            self._store_policy = StorePolicy(
+                targets={t.name: target_filter(t, self.config) for t in self.config.targets if t.enabled},
+                representative=dedup.representative,
+                priorities={rows[f.name]: f.priority for f in self.config.feeds if f.name in rows},
+                near_duplicate=NearDuplicates(dedup.similarity) if dedup.near_duplicates else None,
+                complete_feeds={rows[f.name] for f in self.config.feeds if f.complete and f.name in rows},
+            )
+        return self._store_policy
 
     def _record(self, row: models.Feed, feed: FeedConfig, result: FetchResult, parsed: ParsedFeed | None,
                 outcome: FeedOutcome) -> None:

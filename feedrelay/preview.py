@@ -96,7 +96,7 @@ def preview(config: Config, url_or_name: str) -> PreviewReport:
                                 content_type=result.content_type)
         except ParseError as exc:
             raise ProbeError(f"{result.url}: {exc}") from exc
-        items, reasons = relay._clean(feed, parsed.items)
+        items, reasons = relay.clean_items(feed, parsed.items)
         session = relay.sessions()
         try:
             session.begin()
@@ -120,7 +120,7 @@ def _decide(session: Session, relay: Any, feed: FeedConfig, items: list[Item],
     keys = per_feed_keys(items, row.guid_mode)
     before = {r.key: r.revision for r in session.scalars(
         select(models.Item).where(models.Item.feed_id == row.id, models.Item.key.in_(keys)))}
-    stored = store_items(session, row, items, relay._policy(session), reasons)
+    stored = store_items(session, row, items, relay.store_policy(session), reasons)
     merges = {item_id: (story_id, reason, score) for item_id, story_id, reason, score in stored.merges}
     rows = {r.key: r for r in session.scalars(
         select(models.Item).where(models.Item.feed_id == row.id, models.Item.key.in_(keys)))}
