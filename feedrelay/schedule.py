@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,7 +49,7 @@ class Policy:
 class FeedHints:
     """What a feed document says about its own update rhythm."""
 
-    ttl: float | None = None  # seconds (RSS <ttl> is in minutes; `from_feed` converts)
+    ttl: float | None = None  # seconds (RSS <ttl> is in minutes; `from_values` converts)
     update_period: float | None = None  # seconds per sy:updateFrequency updates
     posting_interval: float | None = None  # typical seconds between posts
 
@@ -65,11 +65,6 @@ class FeedHints:
             update_period=period / frequency if period else None,
             posting_interval=posting_interval(dates),
         )
-
-    @classmethod
-    def from_feed(cls, feed: Mapping[str, Any], dates: Iterable[datetime] = ()) -> FeedHints:
-        """Hints from a feedparser `feed` mapping (ttl, sy_updateperiod, sy_updatefrequency) and item dates."""
-        return cls.from_values(feed.get("ttl"), feed.get("sy_updateperiod"), feed.get("sy_updatefrequency"), dates)
 
 
 def _number(value: Any) -> float | None:
@@ -138,9 +133,3 @@ def next_check(now: datetime, policy: Policy, result: FetchResult, *, error_coun
         spread = rng.uniform(0, policy.jitter * policy.min_interval)
         return max(earliest, now) + timedelta(seconds=spread)
     return now + timedelta(seconds=_jittered(policy, normal, rng))
-
-
-def first_check(now: datetime, policy: Policy, rng: random.Random | None = None) -> datetime:
-    """When a newly added feed is first fetched: soon, spread over a short window to avoid a burst."""
-    rng = rng or random.Random()
-    return now + timedelta(seconds=rng.uniform(0, min(policy.min_interval, 60)))

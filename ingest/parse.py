@@ -19,7 +19,6 @@ from lxml import etree
 from feedrelay.items import Enclosure, Item
 
 TOMBSTONES_NS = "http://purl.org/atompub/tombstones/1.0"
-JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
 
 
 class ParseError(Exception):

@@ -21,7 +21,6 @@ from ingest.fetch import Fetcher, FetchError
 from ingest.urls import canonical_url
 
 Mode = Literal["auto", "on", "off"]
-API_REL = "https://api.w.org/"
 MAX_RESPONSE = 5 * 1024 * 1024
 _GENERATOR = re.compile(rb"<generator[^>]*>\s*https?://wordpress\.(?:org|com)/|generator\s+uri=[\"']https?://wordpress\.(?:org|com)/",
                         re.IGNORECASE)

@@ -17,7 +17,6 @@ from feedrelay.items import Item
 from ingest.urls import canonical_url
 
 MIN_TEXT_WORDS = 25
-GUID_MODES = ("guid", "link", "hash")
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Diacritic blocks only (é→e, ё→е, й→и): vowel signs of other scripts are letters and stay.
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")

@@ -9,7 +9,6 @@ from feedrelay.schedule import (
     FeedHints,
     Policy,
     backoff_delay,
-    first_check,
     next_check,
     normal_interval,
     posting_interval,
@@ -47,10 +46,10 @@ def test_publisher_hints_lengthen_but_stay_within_bounds():
     assert normal_interval(POLICY, FeedHints(), max_age=0) == 1800
 
 
-def test_hints_from_feedparser_mapping():
-    hints = FeedHints.from_feed({"ttl": "60", "sy_updateperiod": "daily", "sy_updatefrequency": "4"})
+def test_hints_from_feed_values():
+    hints = FeedHints.from_values("60", "daily", "4")
     assert hints.ttl == HOUR and hints.update_period == 6 * HOUR and hints.posting_interval is None
-    assert FeedHints.from_feed({"ttl": "soon", "sy_updateperiod": "sometimes"}) == FeedHints()
+    assert FeedHints.from_values("soon", "sometimes", None) == FeedHints()
 
 
 def test_posting_rate_adapts_both_ways():
@@ -84,8 +83,3 @@ def test_retry_after_is_honoured_and_not_an_error():
     assert all(1620 <= d <= 1980 for d in delays("retry_later"))  # 429 without Retry-After
     assert max(delays("retry_later", retry_after=NOW + timedelta(days=365))) <= 86400 + 30
     assert all(0 <= d <= 30 for d in delays("retry_later", retry_after=NOW - timedelta(hours=1)))
-
-
-def test_first_check_is_soon():
-    rng = random.Random(1)
-    assert all(NOW <= first_check(NOW, POLICY, rng) <= NOW + timedelta(seconds=60) for _ in range(50))
