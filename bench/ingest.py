@@ -74,7 +74,7 @@ feeds:
     clock = StageClock()
     relay = Relay(load_config(config_path))
     relay.fetcher.fetch = clock.wrap("fetch", relay.fetcher.fetch)  # type: ignore[method-assign]
-    relay._clean = clock.wrap("clean", relay._clean)  # type: ignore[method-assign]
+    relay.clean_items = clock.wrap("clean", relay.clean_items)  # type: ignore[method-assign]
     originals = pipeline.parse_feed, pipeline.store_items
     pipeline.parse_feed = clock.wrap("parse", pipeline.parse_feed)
     pipeline.store_items = clock.wrap("dedup+store", pipeline.store_items)

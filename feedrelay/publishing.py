@@ -1,4 +1,11 @@
-"""The delivery loop: pending outbox rows → targets, recorded one delivery at a time."""
+"""The delivery loop: pending outbox rows → targets.
+
+Remote targets (WordPress, webhooks) get one delivery at a time: each is prepared in a
+transaction, sent outside any transaction, and its result recorded in another. Local targets
+(`local = True`: feed files, a directory) have no remote side effect and deliver idempotently,
+so a whole claimed batch is prepared in one transaction and recorded in one: a crash between the
+two leaves the rows pending, and delivering them again changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -95,6 +102,9 @@ def _deliver_target(sessions: sessionmaker[Session], name: str, target: Target, 
                                                ordered=ordered)])
         if not claimed:
             return
+        if getattr(target, "local", False):
+            _deliver_local(sessions, name, target, claimed, owner, lease, report)
+            continue
         for delivery_id in claimed:
             result = _deliver_one(sessions, target, delivery_id, owner, lease)
             report.counts[(name, result)] += 1
@@ -105,6 +115,42 @@ def _deliver_target(sessions: sessionmaker[Session], name: str, target: Target, 
             if result == "retry" and ordered:  # later rows wait behind this one
                 _release(sessions, claimed, owner, hold=None)
                 return
+
+
+def _deliver_local(sessions: sessionmaker[Session], name: str, target: Target, claimed: list[int], owner: str,
+                   lease: timedelta, report: PublishReport) -> None:
+    """Deliver a claimed batch to a local target: prepared in one transaction, recorded in one."""
+    prepared = run_transaction(sessions, lambda session: [
+        (delivery_id, _prepare(session, delivery_id, owner, lease)) for delivery_id in claimed])
+    results: list[tuple[int, str | None | TargetError]] = []
+    for position, (delivery_id, ready) in enumerate(prepared):
+        if isinstance(ready, str):
+            report.counts[(name, ready)] += 1
+            continue
+        entry, ref = ready
+        try:
+            results.append((delivery_id, target.deliver(entry, ref)))
+        except TargetError as exc:
+            log.warning("target %s: story %s rev %s: %s", name, entry.story_id, entry.revision, exc)
+            results.append((delivery_id, exc))
+            if exc.pause:
+                report.paused[name] = "paused"
+                _release(sessions, [i for i, _ in prepared[position + 1:]], owner)
+                break
+
+    def record(session: Session) -> None:
+        for delivery_id, result in results:
+            _record(session, delivery_id, result)
+
+    run_transaction(sessions, record)
+    for _, result in results:
+        report.counts[(name, _result_name(result))] += 1
+
+
+def _result_name(result: str | None | TargetError) -> str:
+    if not isinstance(result, TargetError):
+        return "done"
+    return "paused" if result.pause else "retry" if result.retry else "failed"
 
 
 def _deliver_one(sessions: sessionmaker[Session], target: Target, delivery_id: int, owner: str,
@@ -121,7 +167,7 @@ def _deliver_one(sessions: sessionmaker[Session], target: Target, delivery_id: i
         log.warning("target %s: story %s rev %s: %s", target.name, entry.story_id, entry.revision, exc)
         error = exc
         run_transaction(sessions, lambda session: _record(session, delivery_id, error))
-        return "paused" if error.pause else "retry" if error.retry else "failed"
+        return _result_name(error)
     run_transaction(sessions, lambda session: _record(session, delivery_id, new_ref))
     return "done"
 

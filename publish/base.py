@@ -32,7 +32,8 @@ class Target(Protocol):
     idempotent: delivering the same revision twice must not create a second copy.
     `flush` runs after a batch; file targets render their files there. A target with a true
     `ordered` attribute (webhooks) gets its deliveries strictly in outbox order: one that fails
-    holds back the later ones until it succeeds.
+    holds back the later ones until it succeeds. A target with a true `local` attribute (files on
+    this machine) has no remote side effect: its deliveries are prepared and recorded in batches.
     """
 
     name: str

@@ -35,6 +35,8 @@ def slugify(text: str, limit: int = 60) -> str:
 class DirectoryTarget:
     """Writes and rewrites one Markdown file per story in `directory`."""
 
+    local = True  # no remote side effect: deliveries are batched (see feedrelay.publishing)
+
     def __init__(self, config: DirectoryTargetConfig, directory: Path) -> None:
         self.name = config.name
         self.config = config

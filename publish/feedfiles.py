@@ -71,6 +71,8 @@ class Page:
 class FeedFilesTarget:
     """Renders the target's stories as feed files in `directory`."""
 
+    local = True  # no remote side effect: deliveries are batched (see feedrelay.publishing)
+
     def __init__(self, config: FeedTargetConfig, directory: Path) -> None:
         self.name = config.name
         self.config = config
