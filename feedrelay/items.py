@@ -53,17 +53,19 @@ class Item:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict (datetimes as ISO 8601) that `from_json` reads back."""
-        data = dataclasses.asdict(self)
+        data = {name: getattr(self, name) for name in _ITEM_FIELDS}  # a shallow copy: lists below
+        for key in ("authors", "categories", "tags", "litter"):
+            data[key] = list(data[key])
+        data["enclosures"] = [{"url": e.url, "type": e.type, "length": e.length} for e in self.enclosures]
         for key in ("published", "updated"):
-            value = getattr(self, key)
+            value = data[key]
             data[key] = value.isoformat() if value else None
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Item:
         """Rebuild an item stored with `to_json`; unknown keys are ignored."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {k: v for k, v in data.items() if k in _ITEM_FIELD_SET}
         for key in ("published", "updated"):
             if values.get(key):
                 values[key] = datetime.fromisoformat(values[key])
@@ -74,6 +76,10 @@ class Item:
     def date(self) -> datetime | None:
         """The best date the source gave: published, else updated."""
         return self.published or self.updated
+
+
+_ITEM_FIELDS = tuple(f.name for f in dataclasses.fields(Item))
+_ITEM_FIELD_SET = frozenset(_ITEM_FIELDS)
 
 
 @dataclass(slots=True)

@@ -11,11 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
 
 from feedrelay.items import Item, utcnow
 from ingest.urls import canonical_url
@@ -30,7 +29,7 @@ from store.identity import (
     url_key,
     words,
 )
-from store.upsert import insert_ignore, insert_many_ignore
+from store.upsert import insert_many_ignore, insert_many_returning
 
 TargetFilter = Callable[[Item, models.Feed], bool]
 # Row lock for changing a story: FOR NO KEY UPDATE on PostgreSQL, which does not conflict with
@@ -42,15 +41,83 @@ CONTRADICTION_WORDS = 40
 CONTRADICTION_CONTAINMENT = 0.2
 SHORT_TEXT_WORDS = 5
 AGREEMENT_CONTAINMENT = 0.5
+KEY_CHUNK = 500  # keys per owner lookup: far below any backend's parameter limit
 # Hot statements as Core, built once (the ORM statement cost more to build than to run).
 _KEYS = models.StoryKey.__table__
+_ITEMS = models.Item.__table__
+_STORIES = models.Story.__table__
 _KEY_OWNERS = select(_KEYS.c.key, _KEYS.c.story_id).where(_KEYS.c.key.in_(bindparam("keys", expanding=True)))
 _KEY_OWNER = select(_KEYS.c.story_id).where(_KEYS.c.key == bindparam("key"))
-_INSERT_STORY = insert(models.Story.__table__).returning(models.Story.__table__.c.id)
+_INSERT_STORY = insert(_STORIES).returning(_STORIES.c.id)
 _INSERT_MERGE = insert(models.Merge.__table__)
-_SET_STORY = (update(models.Item.__table__).where(models.Item.__table__.c.id == bindparam("item_id"))
+_SET_STORY = (update(_ITEMS).where(_ITEMS.c.id == bindparam("item_id"))
               .values(story_id=bindparam("new_story_id")))
-_ITEM_FEED = select(models.Item.__table__.c.feed_id).where(models.Item.__table__.c.id == bindparam("item_id"))
+# A story's representative and its feed, the story row locked as for a change (see NO_KEY_UPDATE).
+_DELETE_STORY = delete(_STORIES).where(_STORIES.c.id == bindparam("story_id"))
+_REPRESENTATIVE = (
+    select(_STORIES.c.representative_item_id, _STORIES.c.retracted, _ITEMS.c.feed_id)
+    .outerjoin(_ITEMS, _ITEMS.c.id == _STORIES.c.representative_item_id)
+    .where(_STORIES.c.id == bindparam("story_id"))
+    .with_for_update(of=_STORIES, **NO_KEY_UPDATE)
+)
+
+
+class NewRow(NamedTuple):
+    """An item row inserted by this batch (its id and feed): all story assignment needs."""
+
+    id: int
+    feed_id: int
+
+
+class StoryRef(NamedTuple):
+    """What queueing a revision needs of a story."""
+
+    id: int
+    revision: int
+    retracted: bool
+
+
+class KeyOwners:
+    """Which story owns each cross-feed key: read in one query for a whole batch, then kept
+    current as the batch claims keys (a key another worker claimed meanwhile is asked again)."""
+
+    def __init__(self, session: Session, keys: Sequence[str]) -> None:
+        self.session = session
+        self.owners: dict[str, int] = {}
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), KEY_CHUNK):
+            chunk = wanted[start:start + KEY_CHUNK]
+            self.owners.update((key, story_id) for key, story_id in session.execute(_KEY_OWNERS, {"keys": chunk}))
+        self.known = set(wanted)
+
+    def owner(self, key: str) -> int | None:
+        """The story owning `key`, or None."""
+        if key not in self.known:
+            found = self.session.execute(_KEY_OWNER, {"key": key}).scalar()
+            if found is not None:
+                self.owners[key] = found
+            self.known.add(key)
+        return self.owners.get(key)
+
+    def claim(self, keys: Sequence[str], story_id: int) -> None:
+        """Give the story every key nobody owns (one statement); a key this claim did not win
+        belongs to someone else: its owner is asked again when needed."""
+        if not keys:
+            return
+        won = {row[0] for row in insert_many_returning(
+            self.session, models.StoryKey, [{"key": key, "story_id": story_id} for key in keys], ("key",), "key")}
+        for key in keys:
+            if key in won:
+                self.owners[key] = story_id
+                self.known.add(key)
+            elif key not in self.owners:
+                self.known.discard(key)
+
+    def forget_story(self, story_id: int) -> None:
+        """A story this batch created was deleted (its keys with it)."""
+        for key in [k for k, owner in self.owners.items() if owner == story_id]:
+            del self.owners[key]
+            self.known.discard(key)
 
 
 class NearDuplicateFinder(Protocol):
@@ -106,26 +173,30 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
     _check_guid_mode(session, feed, items, report)
     keys = per_feed_keys(items, feed.guid_mode)
     shared = _links_shared_in_batch(items)
+    reasons = list(filtered) if filtered else [None] * len(items)
     existing = {
         row.key: row
         for row in session.scalars(
             select(models.Item).where(models.Item.feed_id == feed.id, models.Item.key.in_(keys))
         )
     }
+    fresh = [index for index, key in enumerate(keys) if key not in existing]
+    inserted = _insert_items(session, feed, [(items[i], keys[i], reasons[i]) for i in fresh], now)
+    owners = KeyOwners(session, [key for i in fresh if not reasons[i]
+                                 for key, _ in exact_keys(items[i]) if key not in shared])
     for index, (item, key) in enumerate(zip(items, keys, strict=True)):
-        reason = filtered[index] if filtered else None
         row = existing.get(key)
         if row is not None:
-            _refresh(session, row, item, feed, policy, report, now, shared)
+            _refresh(session, owners, row, item, feed, policy, report, now, shared)
             continue
-        row = _insert_item(session, feed, item, key, now, reason)
-        if row is None:  # another worker stored it a moment ago
+        item_id = inserted.pop(key, None)
+        if item_id is None:  # another worker stored it a moment ago
             report.unchanged += 1
             continue
-        if reason:
+        if reasons[index]:
             report.filtered += 1
             continue
-        _assign_story(session, row, item, feed, policy, report, now, shared)
+        _assign_story(session, owners, NewRow(item_id, feed.id), item, feed, policy, report, now, shared)
     if deleted:
         _apply_tombstones(session, feed, deleted, policy, report, now)
     if feed.id in policy.complete_feeds and items:
@@ -192,27 +263,23 @@ def _rekey(session: Session, feed: models.Feed, items: list[Item], keys: list[st
     session.flush()
 
 
-def _insert_item(session: Session, feed: models.Feed, item: Item, key: str, now: datetime,
-                 filter_reason: str | None) -> models.Item | None:
-    values = dict(
+def _insert_items(session: Session, feed: models.Feed, fresh: list[tuple[Item, str, str | None]],
+                  now: datetime) -> dict[str, int]:
+    """Insert the batch's new items in one statement; the id of each row that went in, by key
+    (a key missing: another worker stored that item a moment ago)."""
+    rows = [dict(
         feed_id=feed.id, key=key, guid=item.guid, link=item.link, url_hash=url_key(item.link),
         source_hash=url_key(item.source_link), content_hash=content_hash(item),
         text_hash=text_hash(item.text), title=item.title, data=item.to_json(),
-        status="filtered" if filter_reason else "active", filter_reason=filter_reason, revision=1,
+        status="filtered" if reason else "active", filter_reason=reason, revision=1,
         published=item.date, first_seen=now, last_seen=now,
-    )
-    item_id = insert_ignore(session, models.Item, values, ("feed_id", "key"), returning="id")
-    if item_id is None:
-        return None
-    # The row as just written, without reading it back: unset columns load when first used.
-    row = models.Item(id=item_id, story_id=None, **values)
-    make_transient_to_detached(row)
-    session.add(row)
-    return row
+    ) for item, key, reason in fresh]
+    return {key: item_id for key, item_id in insert_many_returning(
+        session, models.Item, rows, ("feed_id", "key"), "key", "id")}
 
 
-def _refresh(session: Session, row: models.Item, item: Item, feed: models.Feed, policy: StorePolicy,
-             report: StoreReport, now: datetime, shared: set[str]) -> None:
+def _refresh(session: Session, owners: KeyOwners, row: models.Item, item: Item, feed: models.Feed,
+             policy: StorePolicy, report: StoreReport, now: datetime, shared: set[str]) -> None:
     """A known item: unchanged writes nothing; changed content is a new revision; a deleted item
     that reappears is restored (an update of its story, never a new story)."""
     new_hash = content_hash(item)
@@ -234,7 +301,7 @@ def _refresh(session: Session, row: models.Item, item: Item, feed: models.Feed, 
     report.updated += 1
     if row.story_id is None:
         return
-    _claim_keys(session, [(k, r) for k, r in exact_keys(item) if k not in shared], row.story_id)
+    owners.claim([k for k, _ in exact_keys(item) if k not in shared], row.story_id)
     if policy.near_duplicate is not None:
         if item.deleted:
             policy.near_duplicate.forget(session, row.id)
@@ -273,27 +340,29 @@ def _apply_tombstones(session: Session, feed: models.Feed, refs: Sequence[str], 
             report.retracted += 1
 
 
-def _assign_story(session: Session, row: models.Item, item: Item, feed: models.Feed,
+def _assign_story(session: Session, owners: KeyOwners, row: NewRow, item: Item, feed: models.Feed,
                   policy: StorePolicy, report: StoreReport, now: datetime, shared: set[str]) -> None:
-    keys = [(key, reason) for key, reason in exact_keys(item) if key not in shared]
-    match = _find_by_keys(session, keys, item, feed.id)
+    pairs = [(key, reason) for key, reason in exact_keys(item) if key not in shared]
+    keys = [key for key, _ in pairs]
+    match = _find_by_keys(session, owners, pairs, item, feed.id)
     if match is None and policy.near_duplicate is not None:
         match = policy.near_duplicate.find(session, item, row)
     if match is not None:
         story_id, score, reason = match
         _join_story(session, row, item, feed, story_id, reason, score, policy, report, now)
-        _claim_keys(session, keys, story_id)
+        owners.claim(keys, story_id)
         _remember(session, row, item, policy)
         return
+    unowned = [key for key in keys if owners.owner(key) is None]
     story = _new_story(session, row.id, item.title, now)
-    _claim_keys(session, keys, story.id)
-    winner = _key_owner(session, keys[0][0]) if keys else None
+    owners.claim(keys, story.id)
+    winner = owners.owner(unowned[0]) if unowned else None
     if winner is not None and winner != story.id:
         # Another worker created this story concurrently: join theirs instead.
-        session.delete(story)
-        session.flush()
+        session.execute(_DELETE_STORY, {"story_id": story.id})  # its keys go with it (cascade)
+        owners.forget_story(story.id)
         _join_story(session, row, item, feed, winner, "race:exact-key", 1.0, policy, report, now)
-        _claim_keys(session, keys, winner)
+        owners.claim(keys, winner)
         _remember(session, row, item, policy)
         return
     _set_story(session, row, story.id)
@@ -302,20 +371,16 @@ def _assign_story(session: Session, row: models.Item, item: Item, feed: models.F
     enqueue(session, story, item, feed, policy, now)
 
 
-def _new_story(session: Session, item_id: int, title: str, now: datetime) -> models.Story:
-    """Insert a story represented by `item_id`; the instance is the row as written (not read back)."""
+def _new_story(session: Session, item_id: int, title: str, now: datetime) -> StoryRef:
+    """Insert a story represented by `item_id` (one statement)."""
     values = dict(representative_item_id=item_id, revision=1, retracted=False, title=title,
                   created_at=now, updated_at=now)
-    story = models.Story(id=session.execute(_INSERT_STORY, values).scalar_one(), **values)
-    make_transient_to_detached(story)
-    session.add(story)
-    return story
+    return StoryRef(session.execute(_INSERT_STORY, values).scalar_one(), 1, False)
 
 
-def _set_story(session: Session, row: models.Item, story_id: int) -> None:
-    """Attach a row inserted in this batch to a story (a Core UPDATE; the instance agrees)."""
+def _set_story(session: Session, row: NewRow, story_id: int) -> None:
+    """Attach a row inserted in this batch to a story."""
     session.execute(_SET_STORY, {"item_id": row.id, "new_story_id": story_id})
-    set_committed_value(row, "story_id", story_id)
 
 
 @lru_cache(maxsize=512)
@@ -324,24 +389,23 @@ def _word_set(text: str) -> frozenset[str]:
     return frozenset(words(text))
 
 
-def _remember(session: Session, row: models.Item, item: Item, policy: StorePolicy) -> None:
+def _remember(session: Session, row: NewRow, item: Item, policy: StorePolicy) -> None:
     """Index a row inserted in this batch (it has no fingerprint to replace)."""
     if policy.near_duplicate is not None:
         policy.near_duplicate.remember(session, row, item, replace=False)
 
 
-def _find_by_keys(session: Session, keys: list[tuple[str, str]], item: Item, feed_id: int) -> Match | None:
-    """The story owning the strongest of `keys`. A URL match must not be contradicted by the
-    texts (see `_url_match_holds`)."""
-    if not keys:
-        return None
-    found = dict(session.execute(_KEY_OWNERS, {"keys": [k for k, _ in keys]}).all())
-    for key, reason in keys:  # keys are in order of strength
-        if key not in found:
+def _find_by_keys(session: Session, owners: KeyOwners, keys: list[tuple[str, str]], item: Item,
+                  feed_id: int) -> Match | None:
+    """The story owning the strongest of `keys` (key, reason pairs in order of strength). A URL
+    match must not be contradicted by the texts (see `_url_match_holds`)."""
+    for key, reason in keys:
+        story_id = owners.owner(key)
+        if story_id is None:
             continue
-        if key.startswith("u:") and not _url_match_holds(session, found[key], item, feed_id):
+        if key.startswith("u:") and not _url_match_holds(session, story_id, item, feed_id):
             continue
-        return found[key], 1.0, reason
+        return story_id, 1.0, reason
     return None
 
 
@@ -374,18 +438,7 @@ def _texts_agree(mine: frozenset[str], title: str, their_title: str, data: dict 
     return len(mine & theirs) / min(len(mine), len(theirs)) >= AGREEMENT_CONTAINMENT
 
 
-def _claim_keys(session: Session, keys: list[tuple[str, str]], story_id: int) -> None:
-    """Give the story every key nobody owns (one statement execution)."""
-    insert_many_ignore(session, models.StoryKey, [{"key": key, "story_id": story_id} for key, _ in keys],
-                       ("key",))
-
-
-def _key_owner(session: Session, key: str) -> int | None:
-    """The story owning `key`, if any."""
-    return session.execute(_KEY_OWNER, {"key": key}).scalar()
-
-
-def _join_story(session: Session, row: models.Item, item: Item, feed: models.Feed, story_id: int,
+def _join_story(session: Session, row: NewRow, item: Item, feed: models.Feed, story_id: int,
                 reason: str, score: float | None, policy: StorePolicy, report: StoreReport,
                 now: datetime) -> None:
     _set_story(session, row, story_id)
@@ -396,13 +449,14 @@ def _join_story(session: Session, row: models.Item, item: Item, feed: models.Fee
     report.merges.append((row.id, story_id, reason, score))
     if policy.representative != "priority":
         return
-    story = session.get(models.Story, story_id, with_for_update=NO_KEY_UPDATE)
-    if story is None or story.representative_item_id is None or story.retracted:
+    current = session.execute(_REPRESENTATIVE, {"story_id": story_id}).first()
+    if current is None or current.representative_item_id is None or current.retracted:
         return
-    current_feed = session.execute(_ITEM_FEED, {"item_id": story.representative_item_id}).scalar()
-    if current_feed is not None and policy.priorities.get(feed.id, 0) > policy.priorities.get(current_feed, 0):
-        story.representative_item_id = row.id
-        bump_revision(session, story, feed, item, policy, now)
+    if current.feed_id is not None and policy.priorities.get(feed.id, 0) > policy.priorities.get(current.feed_id, 0):
+        story = session.get(models.Story, story_id)  # locked by the query above
+        if story is not None:
+            story.representative_item_id = row.id
+            bump_revision(session, story, feed, item, policy, now)
 
 
 def bump_revision(session: Session, story: models.Story, feed: models.Feed, item: Item,
@@ -412,10 +466,11 @@ def bump_revision(session: Session, story: models.Story, feed: models.Feed, item
     story.updated_at = now
     story.title = item.title
     story.retracted = retracted
-    enqueue(session, story, item, feed, policy, now)
+    session.flush()
+    enqueue(session, StoryRef(story.id, story.revision, story.retracted), item, feed, policy, now)
 
 
-def enqueue(session: Session, story: models.Story, item: Item, feed: models.Feed, policy: StorePolicy,
+def enqueue(session: Session, story: StoryRef, item: Item, feed: models.Feed, policy: StorePolicy,
             now: datetime) -> None:
     """Write outbox rows for this story revision, in the same transaction.
 
@@ -423,13 +478,12 @@ def enqueue(session: Session, story: models.Story, item: Item, feed: models.Feed
     earlier revision of the story (an update must reach whoever has the story). A retraction
     goes only to targets holding the story.
     """
-    session.flush()
     holders = set(session.scalars(
         select(models.Delivery.target).where(models.Delivery.story_id == story.id).distinct()
     )) if story.revision > 1 else set()
-    for target, accepts in policy.targets.items():
-        if target in holders or (not story.retracted and accepts(item, feed)):
-            insert_ignore(session, models.Delivery, dict(
-                story_id=story.id, target=target, revision=story.revision, state="pending",
-                attempts=0, next_attempt_at=now, created_at=now,
-            ), ("story_id", "target", "revision"))
+    insert_many_ignore(session, models.Delivery, [
+        dict(story_id=story.id, target=target, revision=story.revision, state="pending", attempts=0,
+             next_attempt_at=now, created_at=now)
+        for target, accepts in policy.targets.items()
+        if target in holders or (not story.retracted and accepts(item, feed))
+    ], ("story_id", "target", "revision"))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Table, literal_column
+from sqlalchemy import Insert, Row, Table, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,22 @@ def insert_many_ignore(session: Session, model: type[Any], rows: list[dict[str, 
     if rows:
         statement = insert_ignore_statement(session.get_bind().dialect.name, model.__table__, tuple(conflict), None)
         session.execute(statement, rows)
+
+
+def insert_many_returning(session: Session, model: type[Any], rows: list[dict[str, Any]],
+                          conflict: Sequence[str], *columns: str) -> list[Row[Any]]:
+    """`insert_many_ignore` that returns `columns` of the rows that went in (in no set order:
+    return a key column to match them up); one statement execution."""
+    if not rows:
+        return []
+    statement = _returning_statement(session.get_bind().dialect.name, model.__table__, tuple(conflict), columns)
+    return list(session.execute(statement, rows))
+
+
+@cache
+def _returning_statement(dialect: str, table: Table, conflict: tuple[str, ...], columns: tuple[str, ...]) -> Insert:
+    statement = _DIALECTS[dialect](table).on_conflict_do_nothing(index_elements=list(conflict))
+    return statement.returning(*(table.c[name] for name in columns))
 
 
 @cache
