@@ -189,8 +189,8 @@ def _clean_xml(text: str, warnings: list[str]) -> str:
     return text
 
 
-def normalize_encoding(body: bytes, http_charset: str | None) -> tuple[bytes, str, list[str]]:
-    """UTF-8 bytes for `body`, the encoding of those bytes ("utf-8") and warnings; never raises.
+def normalize_encoding(body: bytes, http_charset: str | None) -> tuple[bytes, list[str]]:
+    """UTF-8 bytes for `body` and warnings; never raises.
 
     The returned bytes carry no BOM and their XML declaration (if any) says utf-8, so a parser
     reading them needs no other charset information (ignore the HTTP charset from then on).
@@ -205,6 +205,6 @@ def normalize_encoding(body: bytes, http_charset: str | None) -> tuple[bytes, st
             or (declared and not _is_utf8(codec_name(declared.group(1).decode())))
         )
         if not needs_fix:
-            return body, UTF8, warnings
+            return body, warnings
         text = body.decode(UTF8)
-    return _clean_xml(text, warnings).encode(UTF8), UTF8, warnings
+    return _clean_xml(text, warnings).encode(UTF8), warnings

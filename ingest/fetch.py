@@ -78,8 +78,8 @@ class FetchState:
 class FetchResult:
     """The outcome of one fetch; `body` is set only for "ok".
 
-    `body` is decompressed and converted to UTF-8 (its XML declaration says so), so
-    `text_encoding` is "utf-8"; `content_type` is the media type without parameters.
+    `body` is decompressed and converted to UTF-8 (its XML declaration says so);
+    `content_type` is the media type without parameters.
     """
 
     outcome: Outcome
@@ -87,7 +87,6 @@ class FetchResult:
     moved_from: str | None = None
     http_status: int | None = None
     body: bytes | None = None
-    text_encoding: str | None = None
     content_type: str | None = None
     etag: str | None = None
     last_modified: str | None = None
@@ -336,7 +335,7 @@ class Fetcher:
         charset = requests.utils.get_encoding_from_headers({"content-type": content_type}) if content_type else None
         if charset == "ISO-8859-1" and "charset" not in content_type.lower():
             charset = None  # requests' text/* default, not something the server said
-        result.body, result.text_encoding, notes = normalize_encoding(body, charset)
+        result.body, notes = normalize_encoding(body, charset)
         result.warnings.extend(notes)
         result.outcome = "ok"
         return result

@@ -26,41 +26,41 @@ def title_of(body: bytes) -> str:
 
 def test_clean_utf8_is_returned_untouched():
     body = doc("Größe — 東京").encode()
-    out, encoding, warnings = normalize_encoding(body, "utf-8")
-    assert out is body and encoding == "utf-8" and warnings == []
+    out, warnings = normalize_encoding(body, "utf-8")
+    assert out is body and warnings == []
 
 
 @pytest.mark.parametrize("bom_codec", ["utf-8-sig", "utf-16", "utf-32"])
 def test_byte_order_mark_wins(bom_codec):
     body = doc("Ελληνικά", declared=None).encode(bom_codec)
-    out, _, warnings = normalize_encoding(body, "iso-8859-1")
+    out, warnings = normalize_encoding(body, "iso-8859-1")
     assert not out.startswith(codecs.BOM_UTF8) and title_of(out) == "Ελληνικά" and warnings == []
 
 
 def test_utf16_without_bom_sniffed_from_declaration():
     body = doc("Привет", declared="utf-16").encode("utf-16-le")
-    out, _, _ = normalize_encoding(body, None)
+    out, _ = normalize_encoding(body, None)
     assert out.startswith(b'<?xml version="1.0" encoding="utf-8"?>') and title_of(out) == "Привет"
 
 
 @pytest.mark.parametrize("declared,http", [("utf-8", None), (None, "utf-8"), (None, None)])
 def test_declared_utf8_but_latin1_bytes(declared, http):
     body = doc("Notícias de São Paulo: é útil", declared).encode("cp1252")
-    out, _, warnings = normalize_encoding(body, http)
+    out, warnings = normalize_encoding(body, http)
     assert title_of(out) == "Notícias de São Paulo: é útil"
     assert len(warnings) == 1 and "cp1252" in warnings[0]
 
 
 def test_http_charset_right_xml_declaration_wrong():
     body = doc("Новости", "utf-8").encode("cp1251")
-    out, _, warnings = normalize_encoding(body, "windows-1251")
+    out, warnings = normalize_encoding(body, "windows-1251")
     assert title_of(out) == "Новости"
     assert warnings == ["XML declaration says utf-8 but the bytes are windows-1251; converted"]
 
 
 def test_declared_legacy_but_bytes_are_utf8():
     body = doc("日本語のニュース", "euc-jp").encode()
-    out, _, warnings = normalize_encoding(body, None)
+    out, warnings = normalize_encoding(body, None)
     assert title_of(out) == "日本語のニュース"
     assert warnings == ["XML declaration says euc-jp but the bytes are UTF-8; read as UTF-8"]
 
@@ -68,7 +68,7 @@ def test_declared_legacy_but_bytes_are_utf8():
 def test_double_encoded_utf8_repaired():
     mojibake = "Яндекс.Новости: Москва".encode().decode("latin-1")
     body = doc(mojibake).encode()
-    out, _, warnings = normalize_encoding(body, None)
+    out, warnings = normalize_encoding(body, None)
     assert title_of(out) == "Яндекс.Новости: Москва"
     assert warnings and "mojibake" in warnings[0]
 
@@ -80,7 +80,7 @@ def test_real_latin1_text_is_not_mistaken_for_mojibake():
 
 def test_control_characters_and_leading_blank_lines_removed():
     body = b"\n\n  " + doc("bad \x02placeholder\x03 text").encode()
-    out, _, warnings = normalize_encoding(body, None)
+    out, warnings = normalize_encoding(body, None)
     assert title_of(out) == "bad placeholder text"
     assert warnings == ["removed 2 control characters that XML forbids",
                         "removed blank space before the XML declaration"]
@@ -88,13 +88,14 @@ def test_control_characters_and_leading_blank_lines_removed():
 
 def test_json_feed_left_alone():
     body = b'{"version": "https://jsonfeed.org/version/1.1", "title": "caf\xc3\xa9"}'
-    assert normalize_encoding(body, "utf-8") == (body, "utf-8", [])
+    assert normalize_encoding(body, "utf-8") == (body, [])
 
 
 def test_garbage_never_raises():
     for body in (b"", b"\xff\xfe\xfd", bytes(range(256)) * 4, b"<?xml encoding='no-such-codec'?><x/>"):
-        out, encoding, _ = normalize_encoding(body, "bogus-charset")
-        assert isinstance(out, bytes) and encoding == "utf-8"
+        out, _ = normalize_encoding(body, "bogus-charset")
+        assert isinstance(out, bytes)
+        out.decode("utf-8")
         out.decode("utf-8")
 
 
@@ -113,7 +114,7 @@ def test_real_broken_documents_recovered(name, expected):
     path = CORPUS / name
     if not path.exists():
         pytest.skip(f"real corpus not present at {CORPUS}")
-    out, _, warnings = normalize_encoding(path.read_bytes(), None)
+    out, warnings = normalize_encoding(path.read_bytes(), None)
     parsed = feedparser.parse(out)
     assert not parsed.bozo, parsed.get("bozo_exception")
     assert expected in (parsed.feed.get("title", "") + " " + parsed.feed.get("subtitle", ""))
@@ -125,6 +126,6 @@ def test_real_corpus_never_crashes_and_always_yields_utf8():
     if not files:
         pytest.skip(f"real corpus not present at {CORPUS}")
     for path in files:
-        out, encoding, _ = normalize_encoding(path.read_bytes(), None)
-        out.decode(encoding)
+        out, _ = normalize_encoding(path.read_bytes(), None)
+        out.decode("utf-8")
         assert "CharacterEncoding" not in type(feedparser.parse(out).get("bozo_exception")).__name__, path.name
