@@ -1,9 +1,10 @@
 """Running a unit of work as one transaction, retried when the database asks for it.
 
 A transaction that fails with a serialization failure, a deadlock, a unique-key race, a busy
-SQLite file or a dropped connection is rolled back as a whole and run again from the start in a
-fresh session (the pool's pre-ping replaces dead connections). So the work is applied entirely
-or not at all; it must therefore touch nothing outside the database.
+SQLite file, a dropped connection or a server that cannot be reached (restarting) is rolled back
+as a whole and run again from the start in a fresh session (the pool's pre-ping replaces dead
+connections). So the work is applied entirely or not at all; it must therefore touch nothing
+outside the database.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import psycopg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +36,10 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     sqlstate = getattr(exc.orig, "sqlstate", None)
     if sqlstate and (sqlstate in RETRY_SQLSTATES or sqlstate.startswith("08")):
+        return True
+    if sqlstate is None and isinstance(exc.orig, psycopg.OperationalError):
+        # libpq could not connect (refused, server shutting down or starting up) or lost the
+        # connection: no SQLSTATE reaches us, but it is a connection exception (class 08).
         return True
     return any(text in str(exc.orig) for text in SQLITE_BUSY)
 
