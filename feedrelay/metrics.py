@@ -69,7 +69,7 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         queue = GaugeMetricFamily("feedrelay_delivery_queue", "Deliveries waiting per target and state "
                                   "(pending, failed)", labels=["target", "state"])
-        due = GaugeMetricFamily("feedrelay_feeds_due", "Enabled feeds whose next check is due")
+        due = GaugeMetricFamily("feedrelay_feeds_due", "Configured, enabled feeds whose next check is due")
         feeds = GaugeMetricFamily("feedrelay_feeds", "Feeds known to the database by state",
                                   labels=["state"])
         errors = GaugeMetricFamily("feedrelay_feed_consecutive_errors", "Consecutive failed polls per feed",
@@ -84,14 +84,16 @@ class StoreCollector(Collector):
                         .group_by(models.Delivery.target, models.Delivery.state)):
                     queue.add_metric([target, state], count)
                 rows = list(session.execute(select(models.Feed.name, models.Feed.enabled, models.Feed.error_count,
-                                                   models.Feed.next_check_at)))
+                                                   models.Feed.next_check_at, models.Feed.configured)))
                 stories.add_metric([], session.scalar(select(func.count()).select_from(models.Story)) or 0)
         except DBAPIError as exc:  # not migrated yet, or down: the process counters still answer
             log.warning("metrics: database unavailable: %s", exc)
             return
-        due.add_metric([], sum(1 for _, enabled, _, at in rows if enabled and (at is None or at <= now)))
+        # Only feeds the config has and enables are ever claimed: a removed feed's row is not due.
+        due.add_metric([], sum(1 for _, enabled, _, at, configured in rows
+                               if enabled and configured and (at is None or at <= now)))
         states = {"enabled": 0, "disabled": 0, "failing": 0}
-        for name, enabled, error_count, _ in rows:
+        for name, enabled, error_count, _, _ in rows:
             states["failing" if enabled and error_count else "enabled" if enabled else "disabled"] += 1
             errors.add_metric([name], error_count or 0)
         for state, count in states.items():

@@ -165,3 +165,13 @@ def test_the_daemon_serves_metrics_on_metrics_port(config: Path) -> None:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
         daemon.stderr.close()
+
+
+def test_due_gauge_counts_only_feeds_the_config_has_and_enables(config: Path) -> None:
+    Relay(load_config(config)).close()  # four feed rows, none checked yet: all due
+    text = config.read_text()
+    config.write_text(text.replace("  - name: copycat\n    url: samples/copycat.xml\n", "")  # removed
+                      .replace("url: samples/missing.xml\n", "url: samples/missing.xml\n    enabled: false\n"))
+    with Relay(load_config(config)) as relay:
+        registry = build_registry(lambda: relay.sessions)
+        assert registry.get_sample_value("feedrelay_feeds_due") == 2  # minsk-chronicle, field-notes
