@@ -142,14 +142,11 @@ _PARSER = etree.HTMLParser(
     encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
 )
 _INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ud800-\udfff\ufeff\ufffe\uffff]")
-_SPACES = re.compile(r"[ \t\n\r\f]+")
+_SPACE_CHARS = str.maketrans("\t\n\r\f", "    ")
 _BLANK = re.compile(r"[\s\u00a0\u200b-\u200d\u2060\ufeff]*")
 _STRING = etree.XPath("string()")
-_HEADINGS = " or ".join(f"self::h{n}" for n in range(1, 7))
-# Nestings an HTML5 tree can hold (via an unknown wrapper) but its serialisation can't keep.
-_NESTED_LINKS = etree.XPath(
-    f"descendant::a[ancestor::a] | descendant::*[{_HEADINGS}][ancestor::*[{_HEADINGS}]]"
-)
+_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+_LINK = ("a",)
 _CAPTIONS = etree.XPath("//figcaption | //*[contains(@class, 'wp-caption-text')]")
 _UNWRAP = "feedrelay-unwrap"
 _LAZY_SRC = ("data-lazy-src", "data-src", "data-original", "data-lazy-original", "data-orig-src")
@@ -180,7 +177,7 @@ def clean_html(html: str, *, base_url: str | None = None, rules: CleanRules | No
     found: list[str] = []
     litter, media = _survey(body, rules.selector_matcher, base_url)
     litter_source = _remove_elements(body, litter, base_url, found)
-    image = _fix_media_and_links(body, media, base_url)
+    image = _fix_media_and_links(body, media, base_url, check_attached=bool(litter))
     if rules.images == "strip":
         _strip_images(body)
     _drop_empty(body)
@@ -321,17 +318,21 @@ def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher, base: s
     insides, settle iframes (allowlisted embed or litter); return the litter matches and the
     media/link elements."""
     etree.strip_elements(body, *_NON_CONTENT, with_tail=False)
-    for nested in _NESTED_LINKS(body):  # an HTML5 tree can hold them, its serialisation can't
-        nested.tag = _UNWRAP
-    etree.strip_tags(body, _UNWRAP)
+    # Nestings an HTML5 tree can hold (via an unknown wrapper) but its serialisation can't keep.
+    nested = [inner for outer in body.iter("a", *_HEADINGS) if len(outer)
+              for inner in outer.iterdescendants(*(_LINK if outer.tag == "a" else _HEADINGS))]
+    for element in nested:
+        element.tag = _UNWRAP
+    if nested:
+        etree.strip_tags(body, _UNWRAP)
     litter = matcher.complex_matches(body)
     matched = {element for element, _name in litter}
     media: list[etree._Element] = []
-    for element in body.iter():
+    match = matcher.match
+    unwrap = False
+    for element in body.iterdescendants(etree.Element):
         tag = element.tag
-        if not isinstance(tag, str) or element is body:
-            continue
-        name = matcher.match(element)
+        name = match(element)
         if name is None and tag == "iframe" and not _settle_iframe(element, base):
             name = "blocked-iframe"
         if name:
@@ -343,7 +344,9 @@ def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher, base: s
             media.append(element)
         elif tag not in ALLOWED_TAGS:  # `normalise` let nothing else through; belt and braces
             element.tag = _UNWRAP
-    etree.strip_tags(body, _UNWRAP)
+            unwrap = True
+    if unwrap:
+        etree.strip_tags(body, _UNWRAP)
     return litter, media
 
 
@@ -544,11 +547,13 @@ def _replace_with_text(element: etree._Element, text: str) -> None:
     drop_tree(element)
 
 
-def _fix_media_and_links(body: etree._Element, media: list[etree._Element], base: str | None) -> str | None:
-    """Lazy images, absolute and safe URLs; return the first image URL."""
+def _fix_media_and_links(body: etree._Element, media: list[etree._Element], base: str | None,
+                         check_attached: bool = True) -> str | None:
+    """Lazy images, absolute and safe URLs; return the first image URL. `check_attached`: some
+    media may have gone with removed litter."""
     first_image = None
     for element in media:
-        if not _attached(element, body):
+        if check_attached and not _attached(element, body):
             continue
         tag = element.tag
         if tag in ("img", "source"):
@@ -559,7 +564,8 @@ def _fix_media_and_links(body: etree._Element, media: list[etree._Element], base
                     f"{_absolute(url, base)} {descriptor}".strip() for url, descriptor in srcset_candidates(srcset)
                 ))
                 if resolved:
-                    element.set("srcset", resolved)
+                    if resolved != srcset:
+                        element.set("srcset", resolved)
                 else:
                     del element.attrib["srcset"]
         for name in _URL_ATTRS[tag]:
@@ -568,7 +574,7 @@ def _fix_media_and_links(body: etree._Element, media: list[etree._Element], base
                 url = safe_url(_absolute(value, base))
                 if url is None:
                     del element.attrib[name]
-                else:
+                elif url != value:
                     element.set(name, url)
         if tag == "img":
             src = element.get("src")
@@ -634,74 +640,95 @@ def _drop_empty(body: etree._Element) -> None:
     """Remove trailing <br>s in blocks, then wrappers left with no text and no media (children
     are visited before parents). An empty inline element leaves its whitespace behind:
     `a<span> </span>b` keeps its space."""
-    has_content: set[etree._Element] = set()
     for element in reversed(list(body.iter())):
         if element is body:
             while len(body) and body[-1].tag == "br" and _BLANK.fullmatch(body[-1].tail or ""):
                 body.remove(body[-1])
             break
-        if element.tag in BLOCK_TAGS:
+        tag = element.tag
+        if tag in BLOCK_TAGS:
             while len(element) and element[-1].tag == "br" and _BLANK.fullmatch(element[-1].tail or ""):
                 element.remove(element[-1])
-        if (
-            element.tag not in _DROP_IF_EMPTY
-            or not _BLANK.fullmatch(element.text or "")
-            or any(child in has_content or not _BLANK.fullmatch(child.tail or "") for child in element)
-        ):
-            has_content.add(element)
+        # Children come first, so any child still here has content: only a childless one can go.
+        if tag not in _DROP_IF_EMPTY or len(element) or not _BLANK.fullmatch(element.text or ""):
             continue
-        if element.tag not in BLOCK_TAGS:
-            whitespace = "".join(element.itertext())
-            if whitespace:
-                element.tail = whitespace + (element.tail or "")
+        if tag not in BLOCK_TAGS and element.text:
+            element.tail = element.text + (element.tail or "")
         drop_tree(element)
 
 
 def _normalise_whitespace(body: etree._Element) -> None:
     """Collapse whitespace runs outside <pre>, trim it at block edges, one newline around
-    blocks and after a <br> (one walk, parents before children)."""
-    in_pre: set[etree._Element] = set()
-    for pre in body.iter(*_PRE_TAGS):
-        in_pre.update(pre.iter())
+    blocks and after a <br> (parents before children, siblings in order; unchanged text is
+    not written back)."""
     text = body.text
     if text:
-        body.text = _SPACES.sub(" ", text).lstrip() or None
-    for element in body.iterdescendants():
-        inside = bool(in_pre) and element in in_pre
-        outermost_pre = inside and element.getparent() not in in_pre
-        if inside and not outermost_pre:
-            continue
-        tag = element.tag
-        text, tail = element.text, element.tail
-        if text and not inside and _loose(text):
-            element.text = text = _SPACES.sub(" ", text)
-        if tail and _loose(tail):
-            element.tail = _SPACES.sub(" ", tail)
-        parent = element.getparent()
-        if tag in BLOCK_TAGS:
-            if not inside:
-                if text and text[0] == " ":
-                    element.text = text = text.lstrip(" ") or None
-                if text and not len(element):
-                    element.text = text.rstrip(" ") or None
-            previous = element.getprevious()
-            if previous is None:
-                before = (parent.text or "").rstrip(" \n")
-                parent.text = before + "\n" if before else None
-            else:
-                previous.tail = (previous.tail or "").rstrip(" \n") + "\n"
-            element.tail = "\n" + (element.tail or "").lstrip(" \n")
-        elif tag == "br":
-            element.tail = "\n" + (element.tail or "").lstrip(" \n")
-        if element.tail and parent.tag in BLOCK_TAGS and element.getnext() is None:
-            element.tail = element.tail.rstrip(" \n") or None
+        body.text = _collapse(text).lstrip() or None
+    parents = [body]
+    while parents:
+        parent = parents.pop()
+        parent_is_block = parent.tag in BLOCK_TAGS
+        last = len(parent) - 1
+        previous = previous_tail = None
+        for index, element in enumerate(parent):
+            tag = element.tag
+            pre = tag in _PRE_TAGS  # its own tail is collapsed, nothing inside it is touched
+            text, tail = element.text, element.tail
+            if text and not pre and ("\n" in text or "  " in text or "\t" in text or "\r" in text):
+                element.text = text = _collapse(text)
+            if tail and ("\n" in tail or "  " in tail or "\t" in tail or "\r" in tail):
+                element.tail = tail = _collapse(tail)
+            if tag in BLOCK_TAGS:
+                if not pre:
+                    if text and text[0] == " ":
+                        element.text = text = text.lstrip(" ") or None
+                    if text and not len(element):
+                        trimmed = text.rstrip(" ") or None
+                        if trimmed != text:
+                            element.text = trimmed
+                if previous is None:
+                    before = parent.text
+                    trimmed = (before or "").rstrip(" \n")
+                    trimmed = trimmed + "\n" if trimmed else None
+                    if trimmed != before:
+                        parent.text = trimmed
+                else:
+                    trimmed = (previous_tail or "").rstrip(" \n") + "\n"
+                    if trimmed != previous_tail:
+                        previous.tail = trimmed
+                trimmed = "\n" + (tail or "").lstrip(" \n")
+                if trimmed != tail:
+                    element.tail = tail = trimmed
+            elif tag == "br":
+                trimmed = "\n" + (tail or "").lstrip(" \n")
+                if trimmed != tail:
+                    element.tail = tail = trimmed
+            if tail and parent_is_block and index == last:
+                trimmed = tail.rstrip(" \n") or None
+                if trimmed != tail:
+                    element.tail = tail = trimmed
+            if not pre and len(element):
+                parents.append(element)
+            previous, previous_tail = element, tail
 
 
-def _loose(text: str) -> bool:
-    return "\n" in text or "  " in text or "\t" in text or "\r" in text
+def _collapse(text: str) -> str:
+    """`text` with each run of [ \\t\\n\\r\\f] made one space (str methods beat a regex here)."""
+    if "\t" in text or "\r" in text or "\f" in text:
+        text = text.translate(_SPACE_CHARS)
+    elif "\n" in text:
+        text = text.replace("\n", " ")
+    while "  " in text:
+        text = text.replace("  ", " ")
+    return text
 
 
 def _plain_text(body: etree._Element) -> str:
     """Plain text, one line per block or <br> (the whitespace pass put newlines there)."""
-    lines = (" ".join(line.split()) for line in _STRING(body).split("\n"))
-    return "\n".join(line for line in lines if line)
+    lines = []
+    for line in _STRING(body).split("\n"):
+        # only a line holding other whitespace than single spaces needs the split and join
+        tidy = " ".join(line.split()) if "  " in line or not line.isprintable() else line.strip(" ")
+        if tidy:
+            lines.append(tidy)
+    return "\n".join(lines)

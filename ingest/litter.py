@@ -412,6 +412,7 @@ class SelectorMatcher:
             needles = [s.attributes[0][2] for s in simples if s.attributes[0][1] in ("=", "*=", "^=", "$=")]
             if len(needles) == len(simples) and all(needles):
                 self._needles[key] = re.compile("|".join(re.escape(n) for n in needles))
+        self._keys = frozenset({"class", "id", *self._by_attribute})  # attributes any rule looks at
 
     def match(self, element: etree._Element) -> str | None:
         """The name of the first simple selector rule `element` matches, if any."""
@@ -420,6 +421,8 @@ class SelectorMatcher:
                 if simple.test(element):
                     return simple.name
         for key in element.keys():  # noqa: SIM118 - lxml's keys() lists attribute names
+            if key not in self._keys:
+                continue
             if key == "class":
                 for token in element.get("class").split():
                     for simple in self._by_class.get(token, ()):

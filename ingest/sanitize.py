@@ -92,7 +92,11 @@ _FILTERED = URL_ATTRIBUTES | {"srcset"}
 
 def safe_url(value: str) -> str | None:
     """`value` trimmed, or None when its scheme (after decoding and de-noising) is not allowed."""
-    value = _TAB_NEWLINE.sub("", value.strip(" \t\n\r\f\x00"))
+    value = value.strip(" \t\n\r\f\x00")
+    if "\t" in value or "\n" in value or "\r" in value:
+        value = _TAB_NEWLINE.sub("", value)
+    if value[:6] == "https:" or value[:5] == "http:":  # the common case; the checks below agree
+        return value
     if not value:
         return None
     probe = _URL_NOISE.sub("", value)

@@ -27,13 +27,14 @@ MEDIA_TAGS = frozenset({"img", "picture", "video", "audio", "iframe", "source", 
 # The end of the content is never looked for inside these: code and tables are not prose.
 OPAQUE_TAGS = frozenset({"pre", "code", "table", "textarea"})
 _ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad]")
-_HOLDS_BLOCK = etree.XPath("boolean(" + " | ".join(f"descendant::{t}" for t in sorted(BLOCK_TAGS - {"body"})) + ")")
+_INNER_BLOCKS = tuple(sorted(BLOCK_TAGS - {"body"}))
 
 
 def _is_boundary(element: HtmlElement) -> bool:
     """A <br>, a block, or an inline element wrapping a block (`<a><p>…</p></a>`): lines end here."""
     tag = element.tag
-    return tag == "br" or tag in BLOCK_TAGS or (len(element) > 0 and bool(_HOLDS_BLOCK(element)))
+    return tag == "br" or tag in BLOCK_TAGS or (
+        len(element) > 0 and next(element.iterdescendants(*_INNER_BLOCKS), None) is not None)
 
 
 @dataclass(slots=True)
@@ -62,14 +63,20 @@ def has_text(element: HtmlElement) -> bool:
 
 def _line(container: HtmlElement, start: HtmlElement, attr: Literal["text", "tail"],
           nodes: list[HtmlElement], before: HtmlElement | None, after: HtmlElement | None) -> Line:
-    pieces = [getattr(start, attr) or ""]
+    first = start.text if attr == "text" else start.tail
+    pieces = [first] if first else []
     has_link = False
     for node in nodes:
-        pieces.append(block_text(node))
-        pieces.append(node.tail or "")
-        if not has_link and (node.tag == "a" or node.find(".//a") is not None):
+        pieces.extend(node.itertext())
+        tail = node.tail
+        if tail:
+            pieces.append(tail)
+        if not has_link and (node.tag == "a" or (len(node) and next(node.iterdescendants("a"), None) is not None)):
             has_link = True
-    text = " ".join(_ZERO_WIDTH.sub("", "".join(pieces)).split())
+    joined = "".join(pieces)
+    if not joined.isascii():
+        joined = _ZERO_WIDTH.sub("", joined)
+    text = " ".join(joined.split())
     return Line(container, start, attr, nodes, before, after, text, has_link)
 
 
