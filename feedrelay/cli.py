@@ -60,6 +60,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
             report = relay.run_once(progress=lambda outcome: advance())
     console = Console(highlight=False, soft_wrap=True)
     for outcome in report.feeds:
+        if outcome.outcome == "skipped":
+            console.print(f"  skipped {outcome.feed}: {'; '.join(outcome.warnings)}")
+            continue
         if outcome.ok:
             console.print(f"  ok      {outcome.feed}: {outcome.outcome}, {outcome.new} new, "
                           f"{outcome.duplicates} duplicates, {outcome.updated} updated, {outcome.filtered} filtered")
@@ -68,8 +71,10 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         for warning in outcome.warnings:
             console.print(f"          [yellow]warning[/yellow]: {warning}")
     total = lambda attr: sum(getattr(o, attr) for o in report.feeds)  # noqa: E731
+    ok = len(report.feeds) - len(report.failed) - len(report.skipped)
+    skipped = f", {len(report.skipped)} skipped (another worker was polling them)" if report.skipped else ""
     console.print(
-        f"feeds: {len(report.feeds) - len(report.failed)} ok, {len(report.failed)} failed; "
+        f"feeds: {ok} ok, {len(report.failed)} failed{skipped}; "
         f"items: {total('new')} new, {total('duplicates')} duplicates skipped, {total('updated')} updated, "
         f"{total('filtered')} filtered; published: {report.published.delivered()} deliveries"
     )

@@ -5,10 +5,13 @@ This is glue: each stage lives in its own package and talks through `feedrelay.i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import socket
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,7 +32,16 @@ from ingest.parse import ParsedFeed, ParseError, parse_feed
 from ingest.wpapi import enrich
 from publish.registry import build_targets, target_filter
 from store import models
-from store.claim import acquire_lease, claim_feeds, deliveries_waiting, release_feed, release_owner
+from store.claim import (
+    acquire_lease,
+    claim_feeds,
+    claim_named_feeds,
+    deliveries_waiting,
+    release_feed,
+    release_feeds,
+    release_owner,
+    renew_feed_leases,
+)
 from store.db import open_database
 from store.neardup import NearDuplicates
 from store.retention import prune
@@ -70,6 +82,11 @@ class PassReport:
     @property
     def failed(self) -> list[FeedOutcome]:
         return [f for f in self.feeds if not f.ok]
+
+    @property
+    def skipped(self) -> list[FeedOutcome]:
+        """Feeds not polled because another worker was polling them."""
+        return [f for f in self.feeds if f.outcome == "skipped"]
 
 
 def http_settings(config: Config) -> HttpSettings:
@@ -373,9 +390,61 @@ class Relay:
         return report
 
     def run_once(self, progress=None) -> PassReport:  # type: ignore[no-untyped-def]
-        """Poll every enabled feed now, then publish."""
-        outcomes = self.poll_many(self.enabled_feeds(), progress)
-        return PassReport(outcomes, self.publish())
+        """Poll every enabled feed now, due or not, then publish.
+
+        The feeds are leased to this process first, like a worker's, and the leases are renewed
+        while the pass runs; a feed another worker holds a live lease on (it is polling it) is
+        skipped and reported with outcome "skipped".
+        """
+        names = self.enabled_feeds()
+        held = self.claim_feeds_now(names)
+        skipped = {name: FeedOutcome(name, "skipped", warnings=[f"being polled by worker {held[name]}"])
+                   for name in held}
+        for outcome in skipped.values():
+            if progress:
+                progress(outcome)
+        claimed = [name for name in names if name not in held]
+        try:
+            with self._renewing_feed_leases():
+                polled = {outcome.feed: outcome for outcome in self.poll_many(claimed, progress)}
+        finally:  # normally each poll released its feed; not after an interruption or a database fault
+            self._release_feeds(claimed)
+        return PassReport([skipped.get(name) or polled[name] for name in names], self.publish())
+
+    def claim_feeds_now(self, names: list[str]) -> dict[str, str]:
+        """Lease the feeds `names` to this process whether due or not; those another worker holds,
+        with its id (see `store.claim.claim_named_feeds`)."""
+        return run_transaction(self.sessions, lambda session: claim_named_feeds(
+            session, self.owner, utcnow(), names, lease=self.config.worker.lease))
+
+    @contextlib.contextmanager
+    def _renewing_feed_leases(self) -> Iterator[None]:
+        """Renew this process's feed leases every third of a lease while the block runs, so feeds
+        still waiting for their turn in a long pass are not taken over by other workers."""
+        lease = self.config.worker.lease
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(lease.total_seconds() / 3):
+                try:
+                    run_transaction(self.sessions, lambda session: renew_feed_leases(
+                        session, self.owner, utcnow() + lease))
+                except Exception:  # the database is down: the next renewal may get through
+                    log.exception("could not renew this pass's feed leases")
+
+        thread = threading.Thread(target=renew, name="lease-renewal", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    def _release_feeds(self, names: list[str]) -> None:
+        try:
+            run_transaction(self.sessions, lambda session: release_feeds(session, self.owner, names))
+        except Exception:  # the database is down: the leases expire by themselves
+            log.exception("could not release this pass's feed leases")
 
 
 def _count(outcome: FeedOutcome, stored: StoreReport) -> None:

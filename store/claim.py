@@ -89,6 +89,50 @@ def claim_feeds(session: Session, owner: str, now: datetime, *, lease: timedelta
     return claimed
 
 
+def claim_named_feeds(session: Session, owner: str, now: datetime, names: list[str], *,
+                      lease: timedelta, chunk: int = 500) -> dict[str, str]:
+    """Lease the feeds `names` to `owner` whether they are due or not (a pass that polls everything
+    now); return the ones left out, each with the owner of the live lease that keeps it (another
+    worker is polling it). The caller commits."""
+    _serialize_claims(session)
+    feed = models.Feed
+    claimed: set[str] = set()
+    for start in range(0, len(names), chunk):
+        part = names[start:start + chunk]
+        claimed.update(session.scalars(
+            update(feed).where(feed.name.in_(part), _claimable(now))
+            .values(lease_owner=owner, lease_until=now + lease).returning(feed.name)
+            .execution_options(synchronize_session=False)))
+    held = [name for name in names if name not in claimed]
+    holders: dict[str, str] = {}
+    for start in range(0, len(held), chunk):
+        holders.update(session.execute(select(feed.name, feed.lease_owner)
+                                       .where(feed.name.in_(held[start:start + chunk]))).all())
+    return {name: holders.get(name) or "unknown" for name in held}
+
+
+def renew_feed_leases(session: Session, owner: str, until: datetime) -> int:
+    """Extend every feed lease `owner` holds to `until` (a long pass keeps the feeds it has not
+    polled yet); how many. The caller commits."""
+    return session.execute(
+        update(models.Feed).where(models.Feed.lease_owner == owner).values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def release_feeds(session: Session, owner: str, names: list[str], chunk: int = 500) -> int:
+    """Clear `owner`'s leases on the feeds `names` (those a pass claimed and did not poll); how
+    many. The caller commits."""
+    released = 0
+    for start in range(0, len(names), chunk):
+        released += session.execute(
+            update(models.Feed)
+            .where(models.Feed.name.in_(names[start:start + chunk]), models.Feed.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None).execution_options(synchronize_session=False)
+        ).rowcount
+    return released
+
+
 def _candidates(session: Session, now: datetime, window: int) -> Iterator[Row[tuple[int, str, str]]]:
     """Up to `window` due, claimable feeds (id, name, URL), never-checked ones first (by id), then
     by due time: two index range reads (the second only if asked for) instead of sorting every
