@@ -12,6 +12,7 @@ The binaries come from `$FEEDRELAY_PG_BIN`, else the newest `/usr/lib/postgresql
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -139,10 +140,8 @@ class PrivateCluster:
     def destroy(self) -> None:
         """Stop the server (immediately) if it runs, and delete its directory."""
         if self.running():
-            try:
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 self.stop("immediate")
-            except (RuntimeError, subprocess.TimeoutExpired):
-                pass
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
