@@ -5,17 +5,25 @@ SQLite file, a dropped connection or a server that cannot be reached (restarting
 as a whole and run again from the start in a fresh session (the pool's pre-ping replaces dead
 connections). So the work is applied entirely or not at all; it must therefore touch nothing
 outside the database.
+
+On SQLite the transactions of one process take turns on a lock: SQLite has a single writer,
+and a thread waiting in its busy handler sleeps in growing steps even after the file is free,
+while a lock hands over at once.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import sys
+import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TypeVar
+from weakref import WeakKeyDictionary
 
-import psycopg
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +34,8 @@ T = TypeVar("T")
 # concurrent insert won), admin shutdown / crash shutdown / cannot connect now (a restart).
 RETRY_SQLSTATES = frozenset({"40001", "40P01", "23505", "57P01", "57P02", "57P03"})
 SQLITE_BUSY = ("database is locked", "database table is locked")
+_SQLITE_TURNS: WeakKeyDictionary[Engine, threading.RLock] = WeakKeyDictionary()
+_TURNS_LOCK = threading.Lock()
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -37,7 +47,8 @@ def is_retryable(exc: BaseException) -> bool:
     sqlstate = getattr(exc.orig, "sqlstate", None)
     if sqlstate and (sqlstate in RETRY_SQLSTATES or sqlstate.startswith("08")):
         return True
-    if sqlstate is None and isinstance(exc.orig, psycopg.OperationalError):
+    psycopg = sys.modules.get("psycopg")  # imported only when a PostgreSQL URL is used
+    if sqlstate is None and psycopg is not None and isinstance(exc.orig, psycopg.OperationalError):
         # libpq could not connect (refused, server shutting down or starting up) or lost the
         # connection: no SQLSTATE reaches us, but it is a connection exception (class 08).
         return True
@@ -52,7 +63,7 @@ def run_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T
     """
     for attempt in range(1, attempts + 1):
         try:
-            with sessions.begin() as session:
+            with _turn(sessions), sessions.begin() as session:
                 return work(session)
         except DBAPIError as exc:
             if attempt == attempts or not is_retryable(exc):
@@ -62,6 +73,18 @@ def run_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T
                         attempts - 1, wait)
             time.sleep(wait)
     raise AssertionError("unreachable")
+
+
+def _turn(sessions: sessionmaker[Session]) -> AbstractContextManager[object]:
+    """This process's SQLite lock for the engine of `sessions` (re-entrant); nothing elsewhere."""
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _TURNS_LOCK:
+        lock = _SQLITE_TURNS.get(engine)
+        if lock is None:
+            lock = _SQLITE_TURNS[engine] = threading.RLock()
+    return lock
 
 
 def _brief(exc: DBAPIError) -> str:
