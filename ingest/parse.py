@@ -60,10 +60,10 @@ def parse_feed(body: bytes, *, feed_name: str, base_url: str | None = None,
     warnings = []
     if parsed.bozo:
         reason = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}"
-        if not parsed.entries and not parsed.version:
+        if not parsed.entries and not parsed.get("version"):
             raise ParseError(f"not a feed ({reason})")
         warnings.append(f"malformed feed, recovered: {reason}")
-    if not parsed.version and not parsed.entries:
+    if not parsed.get("version") and not parsed.entries:
         raise ParseError("not a feed (no RSS, Atom or JSON Feed document found)")
     meta = parsed.feed
     language = meta.get("language")
