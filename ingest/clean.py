@@ -142,9 +142,10 @@ _PARSER = etree.HTMLParser(
     encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
 )
 _INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ud800-\udfff\ufeff\ufffe\uffff]")
+_CONTROL_BYTES = bytes([*range(0x09), 0x0B, *range(0x0E, 0x20), 0x7F])  # its ASCII part
+_NONCHARACTERS_UTF8 = ("\ufeff".encode(), "\ufffe".encode(), "\uffff".encode())  # the rest, bar surrogates
 _SPACE_CHARS = str.maketrans("\t\n\r\f", "    ")
 _BLANK = re.compile(r"[\s\u00a0\u200b-\u200d\u2060\ufeff]*")
-_STRING = etree.XPath("string()")
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _LINK = ("a",)
 _CAPTIONS = etree.XPath("//figcaption | //*[contains(@class, 'wp-caption-text')]")
@@ -173,9 +174,12 @@ def clean_html(html: str, *, base_url: str | None = None, rules: CleanRules | No
     for pattern, replace, target in rules.compiled_rewrites:
         if target != "title":
             html = pattern.sub(replace, html)
-    body = _parse(html)
+    body, normal = _parse(html)
     found: list[str] = []
-    litter, media = _survey(body, rules.selector_matcher, base_url)
+    # Only raw text (an HTML5 parser's view of <iframe>/<noscript> insides) can hold markup of
+    # elements `normalise` drops, e.g. a <script> that lxml then reads as an element.
+    raw_text = "<iframe" in normal or "<noscript" in normal
+    litter, media = _survey(body, rules.selector_matcher, base_url, raw_text)
     litter_source = _remove_elements(body, litter, base_url, found)
     image = _fix_media_and_links(body, media, base_url, check_attached=bool(litter))
     if rules.images == "strip":
@@ -183,11 +187,14 @@ def clean_html(html: str, *, base_url: str | None = None, rules: CleanRules | No
     _drop_empty(body)
     line_source = tail_source = None
     triggers = litter_rules.LINE_TRIGGERS
-    lowered = _STRING(body).lower() if triggers is not None else ""
-    scan_all = triggers is None or any(t in lowered for t in triggers)
+    lowered = block_text(body).lower() if triggers is not None else ""
+    scan_all = triggers is None or _holds_any(lowered, triggers)
+    captions = "<figcaption" in normal or "wp-caption-text" in normal  # else _CAPTIONS finds none
+    fragments = _present(lowered, litter_rules.ANYWHERE_FRAGMENTS) if scan_all else None
     for _ in range(5):  # a trimmed tail can turn what is left of a line into litter
         before = len(found)
-        line_source = _remove_lines(body, base_url, found, scan_all) or line_source
+        if scan_all or captions:
+            line_source = _remove_lines(body, base_url, found, scan_all, fragments) or line_source
         tail_source = _trim_tail(body, base_url, found) or tail_source
         if len(found) == before:
             break
@@ -279,14 +286,17 @@ def _keyword_pattern(keyword: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
 
 
-def _parse(html: str) -> etree._Element:
-    """The body element of `html`, read as an HTML5 parser reads a body fragment.
+def _parse(html: str) -> tuple[etree._Element, str]:
+    """The body element of `html`, read as an HTML5 parser reads a body fragment, and the
+    normalised HTML that lxml read it from (every element, class and attribute value in the
+    tree is written out in it as such, bar `&`, `"` and no-break spaces).
 
     <noscript> content (raw text to an HTML5 parser, markup to lxml) is settled first: dropped
     after the lazy image it duplicates, else unwrapped (a gist's code, an image fallback); the
     result is read again so the tree stays what an HTML5 parser would build."""
-    body = _lxml_body(normalise(_INVALID_CHARS.sub("", html)))
-    noscripts = list(body.iter("noscript"))
+    normal = normalise(_without_invalid_chars(html))
+    body = _lxml_body(normal)
+    noscripts = list(body.iter("noscript")) if "<noscript" in normal else []
     if noscripts:
         for element in noscripts:
             previous = element.getprevious()
@@ -294,13 +304,30 @@ def _parse(html: str) -> etree._Element:
             element.tag = "del-noscript" if lazy else _UNWRAP
         etree.strip_elements(body, "del-noscript", with_tail=False)
         etree.strip_tags(body, _UNWRAP)
-        body = _lxml_body(normalise(_serialise(body)))
-    return body
+        normal = normalise(_serialise(body))
+        body = _lxml_body(normal)
+    return body, normal
+
+
+def _without_invalid_chars(html: str) -> str:
+    """`html` without the characters `_INVALID_CHARS` matches (bytes.translate for ASCII text)."""
+    if html.isascii():
+        return html.encode("ascii").translate(None, _CONTROL_BYTES).decode("ascii")
+    return _INVALID_CHARS.sub("", html)
 
 
 def _lxml_body(html: str) -> etree._Element:
-    html = _INVALID_CHARS.sub("", html.replace("\x0c", " "))  # character references can yield them
-    root = etree.fromstring(b"<html><body>" + html.encode("utf-8"), _PARSER)
+    """The <body> lxml reads from `html`, an output of `normalise` (so no lone surrogates)."""
+    data = html.encode("utf-8")
+    if b"\x0c" in data:
+        data = data.replace(b"\x0c", b" ")
+    # character references can yield invalid characters: drop them as _INVALID_CHARS would
+    data = data.translate(None, _CONTROL_BYTES)
+    if not html.isascii():
+        for sequence in _NONCHARACTERS_UTF8:
+            if sequence in data:
+                data = data.replace(sequence, b"")
+    root = etree.fromstring(b"<html><body>" + data, _PARSER)
     body = root.find("body")
     for extra in root:
         if extra is not body:
@@ -312,12 +339,13 @@ def _serialise(body: etree._Element) -> str:
     return etree.tostring(body, encoding=str, method="html")[6:-7]  # <body>…</body>
 
 
-def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher, base: str | None
-            ) -> tuple[list[tuple[etree._Element, str]], list[etree._Element]]:
+def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher, base: str | None,
+            raw_text: bool = True) -> tuple[list[tuple[etree._Element, str]], list[etree._Element]]:
     """One walk over the tree: drop never-content elements (script, style, forms …) with their
-    insides, settle iframes (allowlisted embed or litter); return the litter matches and the
-    media/link elements."""
-    etree.strip_elements(body, *_NON_CONTENT, with_tail=False)
+    insides (only `raw_text` can hold them), settle iframes (allowlisted embed or litter);
+    return the litter matches and the media/link elements."""
+    if raw_text:
+        etree.strip_elements(body, *_NON_CONTENT, with_tail=False)
     # Nestings an HTML5 tree can hold (via an unknown wrapper) but its serialisation can't keep.
     nested = [inner for outer in body.iter("a", *_HEADINGS) if len(outer)
               for inner in outer.iterdescendants(*(_LINK if outer.tag == "a" else _HEADINGS))]
@@ -398,7 +426,12 @@ def _remove_enclosing_line(element: etree._Element, name: str, found: list[str])
 
 
 def _source_in(element: etree._Element, base: str | None) -> str | None:
+    fragments = _present(block_text(element), litter_rules.SOURCE_FRAGMENTS)
+    if fragments == ():
+        return None
     for container in [element, *element.iter(*BLOCK_TAGS)]:
+        if not _may_hold(container, fragments):
+            continue
         for line in lines_of(container):
             for rule in litter_rules.SOURCE_RULES:
                 if (line.has_link or not rule.needs_link) and rule.pattern.fullmatch(line.text):  # type: ignore[union-attr]
@@ -409,16 +442,21 @@ def _source_in(element: etree._Element, base: str | None) -> str | None:
 
 
 def _attached(element: etree._Element, body: etree._Element) -> bool:
-    return any(a is body for a in element.iterancestors())
+    return any(a is body for a in element.iterancestors("body"))  # lxml skips the others
 
 
-def _remove_lines(body: etree._Element, base: str | None, found: list[str], scan_all: bool) -> str | None:
+def _remove_lines(body: etree._Element, base: str | None, found: list[str], scan_all: bool,
+                  fragments: tuple[str, ...] | None = None) -> str | None:
     """Remove whole lines matching "anywhere"/"caption" line rules; return a source link.
-    Without `scan_all` (no rule's trigger word is in the text) only captions are looked at."""
+    Without `scan_all` (no rule's trigger word is in the text) only captions are looked at;
+    with it, blocks other than captions only if they may hold one of `fragments` (`_present`
+    in the text before any line was removed: removing lines never joins text into a new one)."""
     source = None
     containers = _line_containers(body) if scan_all else _CAPTIONS(body)
     for container in containers:
         in_caption = container.tag == "figcaption" or "wp-caption-text" in (container.get("class") or "")
+        if not in_caption and not _may_hold(container, fragments):
+            continue  # only "anywhere" rules apply here
         for line in lines_of(container):
             if len(line.text) > litter_rules.MAX_LINE:
                 continue
@@ -443,14 +481,45 @@ def _line_containers(body: etree._Element) -> list[etree._Element]:
     return [body, *blocks, *wrappers]
 
 
+def _present(text: str, fragments: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The `fragments` (see `litter._fragments`) in `text`, lower-cased; None (don't know) when
+    there are none to look for or `text` is not ASCII."""
+    if fragments is None or not text.isascii():
+        return None
+    lowered = text.lower()
+    return tuple(fragment for fragment in fragments if fragment in lowered)
+
+
+def _may_hold(container: etree._Element, fragments: tuple[str, ...] | None) -> bool:
+    """False when `container`'s text is ASCII and holds none of `fragments`: then none of its
+    lines can match the rules they come from."""
+    if fragments is None:
+        return True
+    text = block_text(container)
+    if not text.isascii():
+        return True
+    return _holds_any(text.lower(), fragments)
+
+
+def _holds_any(text: str, needles: tuple[str, ...]) -> bool:
+    """Whether `text` holds one of `needles` (a loop: cheaper than any() over a generator)."""
+    for needle in needles:  # noqa: SIM110
+        if needle in text:
+            return True
+    return False
+
+
 def _match_line(line: Line, in_caption: bool, tail: bool) -> litter_rules.LitterRule | None:
     text = line.text
+    lowered = text.lower() if text.isascii() else None  # where rule triggers tell
     for rule in litter_rules.LINE_RULES:
         if rule.where == "caption" and not in_caption:
             continue
         if rule.where == "tail" and not tail:
             continue
         if rule.needs_link and not line.has_link:
+            continue
+        if lowered is not None and rule.trigger and not any(t in lowered for t in rule.trigger):
             continue
         if rule.pattern is not None and rule.pattern.fullmatch(text):
             return rule
@@ -494,6 +563,8 @@ def _trim_suffix(body: etree._Element, found: list[str]) -> bool:
     link_text = " ".join(block_text(link).split()) if link is not None else ""
     value = getattr(element, attr) or ""
     offset = max(0, len(value) - 300)  # suffixes are short; don't regex-scan whole paragraphs
+    region = value[offset:]
+    ascii_region = region.lower() if region.isascii() else None  # where rule triggers tell
     for rule in litter_rules.SUFFIX_RULES:
         assert rule.pattern is not None
         if link is not None and rule.pattern.fullmatch(link_text):
@@ -502,6 +573,8 @@ def _trim_suffix(body: etree._Element, found: list[str]) -> bool:
             _replace_with_text(link, rule.replace)
             _prune(parent, body)
             return True
+        if rule.trigger and ascii_region is not None and not any(t in ascii_region for t in rule.trigger):
+            continue
         match = rule.pattern.search(value, offset)
         if match:
             found.append(f"{rule.name}: {match.group(0).strip()}")
@@ -526,7 +599,7 @@ def _prune(element: etree._Element | None, body: etree._Element) -> None:
                 element.remove(element[-1])
         if element is body or element.tag not in _DROP_IF_EMPTY:
             return
-        if not _BLANK.fullmatch("".join(element.itertext())) or any(
+        if not _BLANK.fullmatch(block_text(element)) or any(
             d.tag not in _DROP_IF_EMPTY and d.tag != "br" for d in element.iterdescendants()
         ):
             return
@@ -726,7 +799,7 @@ def _collapse(text: str) -> str:
 def _plain_text(body: etree._Element) -> str:
     """Plain text, one line per block or <br> (the whitespace pass put newlines there)."""
     lines = []
-    for line in _STRING(body).split("\n"):
+    for line in block_text(body).split("\n"):
         # only a line holding other whitespace than single spaces needs the split and join
         tidy = " ".join(line.split()) if "  " in line or not line.isprintable() else line.strip(" ")
         if tidy:

@@ -10,10 +10,14 @@ Each `LitterRule` is one of three kinds:
   is removed. `where` limits it: "anywhere", "tail" (only the content's last line, checked
   again after every removal so stacked litter peels off), or "caption" (figcaption /
   `.wp-caption-text`). `needs_link` requires a link in the line; `gives_source` makes the line's
-  first http(s) link the item's `source_link`; `trigger` (lower-case substrings) lets the cleaner
-  skip the line scan when none occurs in the text.
+  first http(s) link the item's `source_link`.
 - `suffix`: a regex searched at the very end of the content (the last text, or the text of a
   trailing link); the match is replaced by `replace`.
+
+A line or suffix rule's `trigger` lists lower-case substrings one of which every match made of
+ASCII text holds (tests/test_litter_triggers.py checks it): the cleaner skips the regex on
+ASCII text holding none of them, and skips the whole-document line scan when the text holds no
+trigger of an "anywhere" rule.
 
 `sample` is real-looking HTML containing the litter, `keep` a piece of it that must survive;
 tests run every sample through the cleaner. Per-feed `remove:` selectors are added as
@@ -70,6 +74,10 @@ _MORE = (
     r"|czytaj (?:dalej|wi[eę]cej)|читать (?:далее|дальше)|läs mer|lees (?:meer|verder)"
     r"|ler mais|continuar lendo|devam[ıi]n[ıi] oku|続きを読む)"
 )
+# Every ASCII text `_MORE` matches holds one of these, lower-cased (the non-ASCII phrases aside).
+_MORE_TRIGGERS = ("read", "lesen", "suite", "leer m", "leyendo", "legg", "czytaj ", "lees ", "ler mais", "lendo",
+                  "oku")
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".bmp", ".tif", ".heic")
 _DECOR = r"(?:\s*(?:[\"“”„«»'‘’][^\"“”„«»'‘’]{0,150}[\"“”„«»'‘’]|[^\w\s]{1,3}))*"
 
 RULES: tuple[LitterRule, ...] = (
@@ -103,6 +111,7 @@ RULES: tuple[LitterRule, ...] = (
         "image-filename-line",
         line=r"(?:\S+\s+){0,11}\S*\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|heic)",
         where="tail",
+        trigger=_IMAGE_EXTENSIONS,
         sample=ARTICLE + "<p>Лукашенко и Лавров.jpg</p>",
         keep=KEEP,
     ),
@@ -110,6 +119,7 @@ RULES: tuple[LitterRule, ...] = (
         "image-filename-caption",
         line=r"(?:\S+\s+){0,11}\S*\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|heic)",
         where="caption",
+        trigger=_IMAGE_EXTENSIONS,
         sample='<figure class="wp-caption"><img src="https://example.com/wp-content/uploads/2020/06/'
         'IMG_2041.jpg" alt="Minsk"><figcaption class="wp-caption-text">IMG_2041.JPG</figcaption>'
         "</figure>" + ARTICLE,
@@ -141,6 +151,7 @@ RULES: tuple[LitterRule, ...] = (
         "source-credit",
         line=r"(?:source|sources|via|quelle|fuente|fonte|source originale|источник|джерело|[zź]r[oó]d[lł]o"
         r"|bron|kilde|k[aä]lla|kaynak)\s*:\s*.{1,200}",
+        trigger=(":",),
         where="tail",
         needs_link=True,
         gives_source=True,
@@ -155,6 +166,7 @@ RULES: tuple[LitterRule, ...] = (
         r"|this (?:article|post|story) (?:was )?(?:originally|first) (?:published|appeared) (?:at|on|in)"
         r"|the original (?:article|post) (?:is )?(?:at|on|here)|original(?:e)? (?:article|artikel|post)"
         r"|artículo original|articolo originale|оригинал статьи).{0,200}",
+        trigger=("read", "published", "posted", "appeared", "original"),
         where="tail",
         needs_link=True,
         gives_source=True,
@@ -174,6 +186,7 @@ RULES: tuple[LitterRule, ...] = (
     LitterRule(
         "slashdot-read-more",
         line=r"read more of this story at slashdot\.?",
+        trigger=("slashdot",),
         where="tail",
         sample=ARTICLE + '<p><a href="https://yro.slashdot.org/story/24/03/02/071229/x">Read more of this '
         "story</a> at Slashdot.</p>",
@@ -182,6 +195,7 @@ RULES: tuple[LitterRule, ...] = (
     LitterRule(
         "continue-reading-line",
         line=rf"(?:…|\.\.\.)?\s*{_MORE}.{{0,150}}",
+        trigger=_MORE_TRIGGERS,
         where="tail",
         needs_link=True,
         sample=ARTICLE + ' <a href="https://www.theguardian.com/world/2022/sep/23/budget">Continue '
@@ -191,6 +205,7 @@ RULES: tuple[LitterRule, ...] = (
     LitterRule(
         "continue-reading-text",
         line=rf"(?:…|\.\.\.)?\s*{_MORE}{_DECOR}",
+        trigger=_MORE_TRIGGERS,
         where="tail",
         sample=ARTICLE + "<p>Continue reading →</p>",
         keep=KEEP,
@@ -198,6 +213,7 @@ RULES: tuple[LitterRule, ...] = (
     LitterRule(
         "excerpt-ellipsis",
         suffix=r"\s*[\[(]\s*(?:…|&hellip;|\.\s?\.\s?\.)\s*[\])]",
+        trigger=("]", ")"),
         replace="…",
         sample="<p>The council approved the new budget on Tuesday after a long debate, setting [&#8230;]</p>",
         keep="after a long debate, setting…",
@@ -205,6 +221,7 @@ RULES: tuple[LitterRule, ...] = (
     LitterRule(
         "continue-reading-suffix",
         suffix=rf"{_MORE}{_DECOR}",
+        trigger=_MORE_TRIGGERS,
         sample="<p>The council approved the new budget on Tuesday after a long debate. "
         '<a href="https://example.com/budget/">Read More &raquo;</a></p>',
         keep=KEEP,
@@ -312,6 +329,20 @@ LINE_TRIGGERS: tuple[str, ...] | None = (
 )
 
 
+def _fragments(rules: list[LitterRule] | tuple[LitterRule, ...]) -> tuple[str, ...] | None:
+    """The longest space-free piece of each trigger of `rules` (None if one has no trigger): a
+    line whose ASCII text holds a trigger sits in a block whose raw text holds its fragment
+    (whitespace inside the trigger may be a newline or a run there)."""
+    if not all(rule.trigger for rule in rules):
+        return None
+    return tuple(sorted({max(t.split(), key=len) for rule in rules for t in rule.trigger}))
+
+
+# Blocks whose ASCII text holds none of these have no line an "anywhere" / a source rule matches.
+ANYWHERE_FRAGMENTS = _fragments(_ANYWHERE)
+SOURCE_FRAGMENTS = _fragments(SOURCE_RULES)
+
+
 @dataclass(frozen=True, slots=True)
 class _Simple:
     """A compound selector without combinators or pseudo-classes: tag, classes, id, attributes."""
@@ -407,11 +438,16 @@ class SelectorMatcher:
                         self._by_tag.setdefault(simple.tag, []).append(simple)
             except (SelectorError, ExpressionError) as exc:
                 raise ValueError(f"invalid CSS selector {selector!r}: {exc}") from exc
+        self._exact: dict[str, frozenset[str]] = {}
         for key, simples in self._by_attribute.items():
-            # one regex per attribute tells cheaply whether any of its rules can match
+            # a set of values or one regex per attribute tells cheaply whether any of its rules can match
+            if all(s.attributes[0][1] == "=" for s in simples):
+                self._exact[key] = frozenset(s.attributes[0][2] for s in simples)
+                continue
             needles = [s.attributes[0][2] for s in simples if s.attributes[0][1] in ("=", "*=", "^=", "$=")]
             if len(needles) == len(simples) and all(needles):
                 self._needles[key] = re.compile("|".join(re.escape(n) for n in needles))
+        self._class_names = frozenset(self._by_class)
         self._keys = frozenset({"class", "id", *self._by_attribute})  # attributes any rule looks at
 
     def match(self, element: etree._Element) -> str | None:
@@ -423,20 +459,28 @@ class SelectorMatcher:
         for key in element.keys():  # noqa: SIM118 - lxml's keys() lists attribute names
             if key not in self._keys:
                 continue
+            value = element.get(key)
             if key == "class":
-                for token in element.get("class").split():
-                    for simple in self._by_class.get(token, ()):
-                        if simple.test(element):
-                            return simple.name
+                tokens = value.split()
+                if not self._class_names.isdisjoint(tokens):
+                    for token in tokens:
+                        for simple in self._by_class.get(token, ()):
+                            if simple.test(element):
+                                return simple.name
             elif key == "id":
-                for simple in self._by_id.get(element.get("id"), ()):
+                for simple in self._by_id.get(value, ()):
                     if simple.test(element):
                         return simple.name
             simples = self._by_attribute.get(key)
             if simples:
-                needles = self._needles.get(key)
-                if needles is not None and not needles.search(element.get(key)):
-                    continue
+                exact = self._exact.get(key)
+                if exact is not None:
+                    if value not in exact:
+                        continue
+                else:
+                    needles = self._needles.get(key)
+                    if needles is not None and not needles.search(value):
+                        continue
                 for simple in simples:
                     if simple.test(element):
                         return simple.name
