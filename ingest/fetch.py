@@ -6,10 +6,11 @@ operator can read). Redirects are followed by hand so every hop passes the SSRF 
 permanent moves (301/308) are told apart from temporary ones. One pooled `requests.Session`
 (keep-alive) is shared by all worker threads; a per-host semaphore caps concurrency per site.
 
-Limits: the total deadline is enforced while the body streams (checked after every read, socket
-timeout lowered to the time left); before the headers arrive each read is bounded by
-min(read timeout, time left), so a server trickling its *headers* byte by byte is only stopped by
-the read timeout per byte. The SSRF guard checks and pins every connection's address (see
+Limits: the total deadline holds from the first connect to the last body byte. Before the
+headers are in, each read is bounded by min(read timeout, time left) and a watchdog cuts the
+connection when the deadline passes (`ingest.watchdog`: a server trickling its headers byte by
+byte cannot hold a worker); while the body streams it is checked after every read, the socket
+timeout lowered to the time left. The SSRF guard checks and pins every connection's address (see
 `ingest.netguard`); keep-alive connections are reused only for the host they were checked for.
 """
 
@@ -36,6 +37,7 @@ from ingest.bodyreader import SUPPORTED_ENCODINGS, BodyError, Deadline, read_bod
 from ingest.discover import discover_feed_url, looks_like_html
 from ingest.encoding import normalize_encoding
 from ingest.netguard import AddressGuard, BlockedAddress, GuardedAdapter, Resolver
+from ingest.watchdog import ConnectionWatch
 
 __all__ = ["FetchError", "FetchResult", "FetchState", "Fetcher", "HttpSettings", "discover_feed_url"]
 
@@ -223,8 +225,9 @@ class Fetcher:
             "User-Agent": settings.user_agent,
             "Accept-Encoding": ", ".join(SUPPORTED_ENCODINGS),
         })
+        self.watch = ConnectionWatch()
         adapter = GuardedAdapter(
-            guard or AddressGuard(settings.allow_private_networks, resolver),
+            guard or AddressGuard(settings.allow_private_networks, resolver), self.watch,
             pool_connections=128, pool_maxsize=max(settings.per_host, 2),
         )
         self.session.mount("http://", adapter)
@@ -386,15 +389,16 @@ class Fetcher:
         timeout = (min(self.settings.connect_timeout, remaining), min(self.settings.read_timeout, remaining))
         if not verify:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        try:
-            return self.session.get(url, headers=headers, timeout=timeout, verify=verify,
-                                    allow_redirects=False, stream=True)
-        except BlockedAddress as e:
-            raise FetchError(str(e)) from e
-        except requests.RequestException as e:
-            raise FetchError(_describe(e, self.settings, deadline)) from e
-        except ValueError as e:  # malformed URL that requests rejects late
-            raise FetchError(f"invalid URL {url!r}: {e}") from e
+        with self.watch.deadline(remaining) as watched:
+            try:
+                return self.session.get(url, headers=headers, timeout=timeout, verify=verify,
+                                        allow_redirects=False, stream=True)
+            except BlockedAddress as e:
+                raise FetchError(str(e)) from e
+            except requests.RequestException as e:
+                raise FetchError(deadline.message() if watched.cut else _describe(e, self.settings, deadline)) from e
+            except ValueError as e:  # malformed URL that requests rejects late
+                raise FetchError(f"invalid URL {url!r}: {e}") from e
 
     def _discard(self, response: requests.Response, deadline: Deadline) -> None:
         """Drain a small unwanted body so the connection can be reused; close it otherwise."""

@@ -19,6 +19,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
+from ingest.watchdog import ConnectionWatch
+
 Resolver = Callable[[str, int], list[str]]
 
 
@@ -96,7 +98,7 @@ class AddressGuard:
         raise NewConnectionError(conn, f"Failed to establish a new connection: {last_error}")
 
 
-def _pool_classes(guard: AddressGuard) -> dict[str, type[HTTPConnectionPool]]:
+def _pool_classes(guard: AddressGuard, watch: ConnectionWatch) -> dict[str, type[HTTPConnectionPool]]:
     class GuardedHTTPConnection(HTTPConnection):
         def _new_conn(self) -> socket.socket:
             return guard.connect(self)
@@ -108,19 +110,31 @@ def _pool_classes(guard: AddressGuard) -> dict[str, type[HTTPConnectionPool]]:
     class GuardedHTTPPool(HTTPConnectionPool):
         ConnectionCls = GuardedHTTPConnection
 
+        def _get_conn(self, timeout: float | None = None) -> Any:
+            connection = super()._get_conn(timeout)
+            watch.taken(connection)
+            return connection
+
     class GuardedHTTPSPool(HTTPSConnectionPool):
         ConnectionCls = GuardedHTTPSConnection
+
+        def _get_conn(self, timeout: float | None = None) -> Any:
+            connection = super()._get_conn(timeout)
+            watch.taken(connection)
+            return connection
 
     return {"http": GuardedHTTPPool, "https": GuardedHTTPSPool}
 
 
 class GuardedAdapter(HTTPAdapter):
-    """A requests adapter whose connections go through an `AddressGuard` (no proxies)."""
+    """A requests adapter whose connections go through an `AddressGuard` (no proxies) and tell a
+    `ConnectionWatch` which connection each request uses (for its deadline)."""
 
-    def __init__(self, guard: AddressGuard, **kwargs: Any) -> None:
+    def __init__(self, guard: AddressGuard, watch: ConnectionWatch | None = None, **kwargs: Any) -> None:
         self.guard = guard
+        self.watch = watch or ConnectionWatch()
         super().__init__(**kwargs)
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = _pool_classes(self.guard)
+        self.poolmanager.pool_classes_by_scheme = _pool_classes(self.guard, self.watch)

@@ -364,3 +364,34 @@ def test_correctly_declared_legacy_charset_is_converted_silently(server, fetcher
     result = fetcher.fetch(FetchState(server.url("/feed")))
     assert result.outcome == "ok" and result.warnings == []
     assert b'encoding="utf-8"' in result.body and feedparser.parse(result.body).feed.title == "Ειδήσεις"
+
+
+def test_headers_trickled_byte_by_byte_are_cut_at_the_deadline():
+    """Each byte arrives within the read timeout, so only the total deadline can stop this."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(150):  # 30 s of header unless the client hangs up
+                if stop.wait(0.2):
+                    return
+                try:
+                    connection.sendall(b"a")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    fetcher = Fetcher(HttpSettings(allow_private_networks=True, deadline=1.5, read_timeout=1))
+    try:
+        result = fetcher.fetch(FetchState(f"http://127.0.0.1:{listener.getsockname()[1]}/feed"))
+    finally:
+        stop.set()
+        listener.close()
+        fetcher.close()
+    assert result.outcome == "error" and result.error == "timeout after 1.5s"
+    assert result.elapsed < 5  # the trickle alone would take 30 s
