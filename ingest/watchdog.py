@@ -63,11 +63,13 @@ class _Timers:
             if order % COMPACT_EVERY == 0:  # most requests finish long before their deadline
                 self._heap = [entry for entry in self._heap if not entry[2].done]
                 heapq.heapify(self._heap)
+            earliest = not self._heap or when < self._heap[0][0]
             heapq.heappush(self._heap, (when, order, watched))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="fetch-deadlines", daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if earliest:  # else the thread already sleeps until an earlier deadline
+                self._wake.notify()
 
     def _run(self) -> None:
         while True:
