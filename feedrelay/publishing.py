@@ -22,8 +22,18 @@ from feedrelay.items import Entry, utcnow
 from publish.base import Target, TargetError
 from store import models
 from store.claim import acquire_lease, record_time, recorded_time, release_lease
-from store.outbox import claim_deliveries, mark_done, mark_failed, remote_ref, renew_lease, supersede_older
-from store.queries import TargetArchive, entry_for
+from store.outbox import (
+    claim_deliveries,
+    mark_done,
+    mark_failed,
+    remote_ref,
+    remote_refs,
+    renew_lease,
+    renew_leases,
+    supersede_many,
+    supersede_older,
+)
+from store.queries import TargetArchive, entries_for, entry_for
 from store.retry import run_transaction
 
 log = logging.getLogger("feedrelay.publish")
@@ -120,8 +130,7 @@ def _deliver_target(sessions: sessionmaker[Session], name: str, target: Target, 
 def _deliver_local(sessions: sessionmaker[Session], name: str, target: Target, claimed: list[int], owner: str,
                    lease: timedelta, report: PublishReport) -> None:
     """Deliver a claimed batch to a local target: prepared in one transaction, recorded in one."""
-    prepared = run_transaction(sessions, lambda session: [
-        (delivery_id, _prepare(session, delivery_id, owner, lease)) for delivery_id in claimed])
+    prepared = run_transaction(sessions, lambda session: _prepare_many(session, name, claimed, owner, lease))
     results: list[tuple[int, str | None | TargetError]] = []
     for position, (delivery_id, ready) in enumerate(prepared):
         if isinstance(ready, str):
@@ -145,6 +154,32 @@ def _deliver_local(sessions: sessionmaker[Session], name: str, target: Target, c
     run_transaction(sessions, record)
     for _, result in results:
         report.counts[(name, _result_name(result))] += 1
+
+
+def _prepare_many(session: Session, target: str, delivery_ids: list[int], owner: str, lease: timedelta
+                  ) -> list[tuple[int, tuple[Entry, str | None] | str]]:
+    """`_prepare` for a claimed batch of one target, in a few statements whatever its size."""
+    now = utcnow()
+    renewed = renew_leases(session, delivery_ids, owner, now + lease)
+    superseded = supersede_many(session, renewed)
+    live = [d for d in renewed if d.id not in superseded]
+    story_ids = sorted({d.story_id for d in live})
+    entries = {entry.story_id: entry for entry in entries_for(session, story_ids)}
+    refs = remote_refs(session, story_ids, target)
+    kept = {d.id: d for d in live}
+    prepared: list[tuple[int, tuple[Entry, str | None] | str]] = []
+    for delivery_id in delivery_ids:
+        delivery = kept.get(delivery_id)
+        if delivery is None:
+            prepared.append((delivery_id, "superseded" if delivery_id in superseded else "lost-lease"))
+        elif delivery.story_id not in entries:
+            row = session.get(models.Delivery, delivery_id)
+            if row is not None:
+                mark_failed(session, row, "story has no item to publish", now, retry=False)
+            prepared.append((delivery_id, "failed"))
+        else:
+            prepared.append((delivery_id, (entries[delivery.story_id], refs.get(delivery.story_id))))
+    return prepared
 
 
 def _result_name(result: str | None | TargetError) -> str:

@@ -102,6 +102,54 @@ def renew_lease(session: Session, delivery_id: int, owner: str, until: datetime)
     return PendingDelivery(*row) if row is not None else None
 
 
+_RENEW_MANY = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id.in_(bindparam("delivery_ids", expanding=True)),
+           _DELIVERIES.c.lease_owner == bindparam("owner"), _DELIVERIES.c.state == "pending")
+    .values(lease_until=bindparam("until"))
+    .returning(_DELIVERIES.c.id, _DELIVERIES.c.story_id, _DELIVERIES.c.target, _DELIVERIES.c.revision)
+)
+_NEWEST_PENDING = (
+    select(_DELIVERIES.c.story_id, func.max(_DELIVERIES.c.revision))
+    .where(_DELIVERIES.c.target == bindparam("target"), _DELIVERIES.c.state == "pending",
+           _DELIVERIES.c.story_id.in_(bindparam("story_ids", expanding=True)))
+    .group_by(_DELIVERIES.c.story_id)
+)
+_SUPERSEDE_MANY = (update(_DELIVERIES).where(_DELIVERIES.c.id.in_(bindparam("delivery_ids", expanding=True)))
+                   .values(state="superseded", lease_owner=None, lease_until=None))
+_REMOTE_REFS = select(_PUBLICATIONS.c.story_id, _PUBLICATIONS.c.remote_ref).where(
+    _PUBLICATIONS.c.target == bindparam("target"), _PUBLICATIONS.c.story_id.in_(bindparam("story_ids", expanding=True)))
+
+
+def renew_leases(session: Session, delivery_ids: list[int], owner: str, until: datetime) -> list[PendingDelivery]:
+    """`renew_lease` for several rows in one statement: the rows still pending and leased to `owner`."""
+    if not delivery_ids:
+        return []
+    rows = session.execute(_RENEW_MANY, {"delivery_ids": delivery_ids, "owner": owner, "until": until})
+    return [PendingDelivery(*row) for row in rows]
+
+
+def supersede_many(session: Session, deliveries: list[PendingDelivery]) -> set[int]:
+    """`supersede_older` for deliveries of one target in two statements; the superseded ids."""
+    if not deliveries:
+        return set()
+    rows = session.execute(_NEWEST_PENDING, {"target": deliveries[0].target,
+                                             "story_ids": sorted({d.story_id for d in deliveries})})
+    newest = {story_id: revision for story_id, revision in rows}
+    older = [d.id for d in deliveries if d.revision < newest.get(d.story_id, d.revision)]
+    if older:
+        session.execute(_SUPERSEDE_MANY, {"delivery_ids": older})
+    return set(older)
+
+
+def remote_refs(session: Session, story_ids: list[int], target: str) -> dict[int, str | None]:
+    """`remote_ref` of several stories, one query (stories never delivered are absent)."""
+    if not story_ids:
+        return {}
+    rows = session.execute(_REMOTE_REFS, {"target": target, "story_ids": story_ids})
+    return {story_id: ref for story_id, ref in rows}
+
+
 def supersede_older(session: Session, delivery: PendingDelivery) -> bool:
     """True if a newer revision of the same story is queued for the same target.
 

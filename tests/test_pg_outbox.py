@@ -17,7 +17,7 @@ from store.db import open_database
 from store.neardup import NearDuplicates
 from store.retry import run_transaction
 from store.stories import StorePolicy, store_items
-from tests.support.counting import CountingTarget
+from tests.support.counting import CountingTarget, LocalCountingTarget
 from tests.support.postgres import fresh_database, terminate_backends
 
 STORIES = 40
@@ -98,10 +98,11 @@ def test_copies_stored_at_the_same_moment_make_one_story_each(pg) -> None:  # ty
         assert session.scalar(select(func.count()).select_from(models.Delivery)) == STORIES
 
 
-def test_workers_publishing_together_deliver_each_revision_once(pg) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("kind", [CountingTarget, LocalCountingTarget], ids=["one-at-a-time", "local-batches"])
+def test_workers_publishing_together_deliver_each_revision_once(pg, kind) -> None:  # type: ignore[no-untyped-def]
     _, sessions = pg
     store_concurrently(sessions, ["counter"])
-    target = CountingTarget(flush_seconds=0.05)
+    target = kind(flush_seconds=0.05)
     run_threads(3, lambda i: publish_pending(sessions, {"counter": target}, f"worker-{i}", batch=4))
     assert len(target.delivered) == STORIES and set(target.delivered.values()) == {1}
     assert target.max_concurrent_flushes == 1  # one renderer at a time

@@ -82,7 +82,7 @@ def test_a_pausing_error_records_it_and_holds_back_the_rest(sessions) -> None:  
         rows = {row.story_id: row for row in session.scalars(select(models.Delivery))}
     assert [rows[i].state for i in story_ids] == ["done", "done"] + ["pending"] * (STORIES - 2)
     assert rows[story_ids[2]].last_error == "disk is read-only"
-    later = utcnow() + timedelta(minutes=50)
+    later = utcnow() + timedelta(minutes=45)  # a pause of an hour, with up to 20 % jitter
     for story_id in story_ids[2:]:  # nothing tried again before the pause ends, no lease held
         assert rows[story_id].lease_owner is None
         assert rows[story_id].next_attempt_at.replace(tzinfo=UTC) > later
@@ -105,3 +105,21 @@ def test_a_crash_mid_batch_loses_nothing_and_the_next_pass_completes_it(sessions
     assert states(sessions) == {"done": STORIES}
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(models.Publication)) == STORIES
+
+
+def test_an_older_revision_in_the_same_batch_is_superseded(sessions) -> None:  # type: ignore[no-untyped-def]
+    with sessions.begin() as session:  # story 0 changes at the source: revision 2 queued behind revision 1
+        feed = session.scalars(select(models.Feed)).one()
+        changed = Item(feed="origin", guid="g0", title="Story 0, updated", link="https://origin.example/0/",
+                       content_html="<p>Story number 0 about the bridge, now reopened.</p>",
+                       text="Story number 0 about the bridge, now reopened.",
+                       published=datetime(2026, 3, 1, tzinfo=UTC))
+        store_items(session, feed, [changed], StorePolicy(targets={"local": lambda item, feed: True}))
+    target = LocalTarget()
+    report = publish_pending(sessions, {"local": target}, "worker", batch=100)
+    assert report.counts[("local", "superseded")] == 1
+    assert report.delivered("local") == STORIES
+    with sessions() as session:
+        first = session.scalars(select(models.Story.id).order_by(models.Story.id)).first()
+    assert target.delivered[(first, 2)] == 1 and (first, 1) not in target.delivered
+    assert states(sessions) == {"done": STORIES, "superseded": 1}

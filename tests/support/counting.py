@@ -37,3 +37,9 @@ class CountingTarget:
         time.sleep(self.flush_seconds)
         with self._lock:
             self._flushing -= 1
+
+
+class LocalCountingTarget(CountingTarget):
+    """A `CountingTarget` declared local: the delivery loop prepares and records it in batches."""
+
+    local = True
