@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from feedrelay import __version__
@@ -163,22 +163,28 @@ class Relay:
         run_transaction(self.sessions, self._sync_feeds)
 
     def _sync_feeds(self, session: Session) -> None:
-        rows = {f.name: f for f in session.scalars(select(models.Feed))}
+        # Plain rows in, bulk statements out: an ORM object per feed costs megabytes with many feeds.
+        columns = (models.Feed.id, models.Feed.name, models.Feed.config_url, models.Feed.configured)
+        rows = {row.name: row for row in session.execute(select(*columns))}
+        new: list[dict[str, object]] = []
+        changed: list[dict[str, object]] = []  # by primary key, only the values that change
         for feed in self.config.feeds:
             url = self.config.feed_url(feed)
             row = rows.pop(feed.name, None)
             if row is None:
-                session.add(models.Feed(name=feed.name, url=url, config_url=url, enabled=True,
-                                        configured=feed.enabled, error_count=0, last_new_items=0,
-                                        guid_mode="guid"))
-                continue
-            if row.config_url != url:
-                row.url = row.config_url = url
-                row.moved_from = row.etag = row.last_modified = row.body_hash = None
-                row.enabled, row.disabled_reason = True, None
-            row.configured = feed.enabled  # the ORM writes only values that changed
-        for row in rows.values():  # no longer in the config
-            row.configured = False
+                new.append({"name": feed.name, "url": url, "config_url": url, "enabled": True,
+                            "configured": feed.enabled, "error_count": 0, "last_new_items": 0, "guid_mode": "guid"})
+            elif row.config_url != url:
+                changed.append({"id": row.id, "url": url, "config_url": url, "moved_from": None, "etag": None,
+                                "last_modified": None, "body_hash": None, "enabled": True,
+                                "disabled_reason": None, "configured": feed.enabled})
+            elif row.configured != feed.enabled:
+                changed.append({"id": row.id, "configured": feed.enabled})
+        changed += [{"id": row.id, "configured": False} for row in rows.values() if row.configured]  # removed
+        if new:
+            session.execute(insert(models.Feed), new)
+        if changed:
+            session.execute(update(models.Feed), changed)
 
     def claim_due_feeds(self, limit: int) -> list[str]:
         """Lease up to `limit` due feeds of this config to this worker (see `store.claim`).
