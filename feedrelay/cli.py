@@ -35,8 +35,12 @@ def config_path(args: argparse.Namespace) -> Path:
 
 
 def load(args: argparse.Namespace) -> Config:
-    """Load the config named by the arguments (raises ConfigError)."""
-    return load_config(config_path(args))
+    """The config named by the arguments (raises ConfigError), read once per command line:
+    `main` reads it for the log settings, and the command gets the same object."""
+    config: Config | None = getattr(args, "loaded_config", None)
+    if config is None:
+        config = args.loaded_config = load_config(config_path(args))
+    return config
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -105,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the scheduling daemon until SIGTERM/SIGINT."""
     from feedrelay.daemon import run_daemon
 
-    return run_daemon(config_path(args))
+    return run_daemon(config_path(args), load(args))
 
 
 def _add_fetch(sub: argparse._SubParsersAction) -> None:

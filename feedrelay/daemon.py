@@ -248,10 +248,10 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
 
 
-def run_daemon(config_path: Path) -> int:
-    """Run until SIGTERM/SIGINT; returns the process exit code."""
+def run_daemon(config_path: Path, config: Config) -> int:
+    """Run `config`, read from `config_path` (watched for changes), until SIGTERM/SIGINT; returns the
+    process exit code."""
     limit_malloc_arenas()
-    config = load_config(config_path)
     try:
         lock = lock_database(config)
     except AlreadyRunning as exc:

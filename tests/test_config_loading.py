@@ -1,5 +1,5 @@
 """How config.yaml is read: the plain YAML loader for the normal path, the line-keeping round-trip
-parse only for the messages of a config that fails validation."""
+parse only for the messages of a config that fails validation, and one read per command line."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+import feedrelay.cli
 from feedrelay.config import Config, ConfigError, _plain, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,3 +59,18 @@ def test_unknown_tag_is_a_yaml_error_with_its_line(tmp_path: Path) -> None:
         parse_config("feeds:\n  - name: a\n    url: !env FEED_URL\n", tmp_path / "c.yaml")
     assert info.value.errors == ["c.yaml:3: invalid YAML: could not determine a constructor for the tag '!env'"]
 
+
+def test_a_command_line_reads_the_config_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("feeds:\n  - name: a\n    url: http://a.example/feed\n")
+    reads: list[Path] = []
+
+    def counting_load(config_path: Path) -> Config:
+        reads.append(config_path)
+        return load_config(config_path)
+
+    monkeypatch.setattr(feedrelay.cli, "load_config", counting_load)
+    assert feedrelay.cli.main(["-c", str(path), "check"]) == 0
+    assert reads == [path]
+    assert "ok (1 feeds, 0 targets)" in capsys.readouterr().out
