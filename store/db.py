@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x66656564_6D696772  # "feedmigr": a PostgreSQL advisory lock key
+# The head revisions of store/migrations/versions (tests/test_migrations.py checks them): a database
+# already there needs no migration, and then alembic, a large import, is not loaded at all.
+SCHEMA_HEADS = frozenset({"0003_feed_claiming"})
 
 
 def create_db_engine(url: str) -> Engine:
@@ -33,17 +38,30 @@ def create_db_engine(url: str) -> Engine:
 
 def alembic_config() -> Config:
     """The alembic configuration of feedrelay's migrations (no ini file needed)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
+def schema_revisions(connection: Connection) -> frozenset[str]:
+    """The revisions alembic recorded in this database (none when it was never migrated)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return frozenset()
+    return frozenset(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema up to date (all migration heads)."""
-    config = alembic_config()
+    """Bring the schema up to date (all migration heads); alembic runs only when it is behind."""
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":  # workers starting together migrate one at a time
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        if schema_revisions(connection) == SCHEMA_HEADS:
+            return
+        from alembic import command
+
+        config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")
 
