@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x66656564_6D696772  # "feedmigr": a PostgreSQL advisory lock key
-# The head revisions of store/migrations/versions (tests/test_migrations.py checks them): a database
+# The head revisions of store/migrations/versions (tests/test_schema_heads.py checks them): a database
 # already there needs no migration, and then alembic, a large import, is not loaded at all.
 SCHEMA_HEADS = frozenset({"0003_feed_claiming"})
 
