@@ -24,14 +24,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import TextClause, bindparam, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from feedrelay.items import Item
 from store import models
 from store.identity import numbered_titles_match, title_overlap, titles_conflict, words
+
+if TYPE_CHECKING:  # numpy (a large import) is loaded by the first fingerprint, not by every command
+    import numpy as np
 
 SHINGLE = 3
 FULL_BANDS, FULL_ROWS = 16, 4
@@ -47,12 +50,18 @@ _PERMUTATIONS = FULL_BANDS * FULL_ROWS + LEAD_BANDS * LEAD_ROWS
 
 def _constants(name: str) -> np.ndarray:
     # Derived from fixed strings, not a RNG stream, so stored fingerprints stay valid forever.
+    import numpy as np
+
     return np.array([int.from_bytes(hashlib.blake2b(f"feedrelay-minhash-{name}-{i}".encode(), digest_size=8)
                                     .digest(), "little") for i in range(_PERMUTATIONS)], dtype=np.uint64)
 
 
-_A = _constants("a") | np.uint64(1)
-_B = _constants("b")
+@cache
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """The MinHash permutations' (a, b) multipliers, one entry per permutation."""
+    import numpy as np
+
+    return _constants("a") | np.uint64(1), _constants("b")
 
 
 def shingles(tokens: list[str]) -> set[str]:
@@ -69,6 +78,8 @@ def _digests(values: set[str]) -> dict[str, bytes]:
 
 def _minhash(digests: list[bytes], a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # Multiply-shift hashing: ((a*x + b) mod 2**64) >> 32, one row per permutation.
+    import numpy as np
+
     x = np.frombuffer(b"".join(digests), dtype="<u8").astype(np.uint64)
     with np.errstate(over="ignore"):
         mixed = (a[:, None] * x[None, :] + b[:, None]) >> np.uint64(32)
@@ -76,6 +87,8 @@ def _minhash(digests: list[bytes], a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _band_values(signature: np.ndarray, rows: int, first_band: int) -> list[tuple[int, int]]:
+    import numpy as np
+
     bands = signature.astype(np.uint32).reshape(-1, rows)
     out = []
     for offset, band in enumerate(bands):
@@ -101,14 +114,15 @@ def fingerprint_tokens(tokens: list[str]) -> list[tuple[int, int]]:
     if len(tokens) < MIN_WORDS:
         return []
     full_n = FULL_BANDS * FULL_ROWS
+    mult, add = _permutations()
     digests = _digests(shingles(tokens))
-    full = _minhash(list(digests.values()), _A[:full_n], _B[:full_n])
+    full = _minhash(list(digests.values()), mult[:full_n], add[:full_n])
     bands = _band_values(full, FULL_ROWS, 0)
     for offset in LEAD_OFFSETS:
         window = tokens[offset:offset + LEAD_WORDS]
         if offset == 0 or len(window) >= MIN_WORDS:
             # A window's shingles are the whole text's: their digests are already known.
-            lead = _minhash([digests[v] for v in shingles(window)], _A[full_n:], _B[full_n:])
+            lead = _minhash([digests[v] for v in shingles(window)], mult[full_n:], add[full_n:])
             bands.extend(b for b in _band_values(lead, LEAD_ROWS, FULL_BANDS) if b not in bands)
     return bands
 
