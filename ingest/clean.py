@@ -153,6 +153,7 @@ _UNWRAP = "feedrelay-unwrap"
 _LAZY_SRC = ("data-lazy-src", "data-src", "data-original", "data-lazy-original", "data-orig-src")
 _LAZY_SRCSET = ("data-lazy-srcset", "data-srcset")
 _PLACEHOLDER = re.compile(r"^data:|lazy|placeholder|blank\.gif|spacer\.gif|pixel\.gif|grey\.gif|1x1", re.I)
+_PLACEHOLDER_WORDS = ("lazy", "placeholder", "blank.gif", "spacer.gif", "pixel.gif", "grey.gif", "1x1")  # the same
 _URL_ATTRS = {
     "a": ("href",), "img": ("src",), "source": ("src",), "video": ("src", "poster"), "audio": ("src",),
     "track": ("src",), "blockquote": ("cite",), "q": ("cite",), "del": ("cite",), "ins": ("cite",),
@@ -265,7 +266,10 @@ def filter_reason(item: Item, rules: CleanRules | None) -> str | None:
 
 def summarize(text: str, limit: int) -> str:
     """The first `limit` characters of `text` on a word boundary, with "…" when cut."""
-    flat = " ".join(text[: limit * 3 + 100].split())
+    head = text[: limit * 3 + 100]
+    flat = head.replace("\n", " ")
+    # = " ".join(head.split()); plain text (single spaces, one line per line) needs no split
+    flat = " ".join(head.split()) if "  " in flat or not flat.isprintable() else flat.strip(" ")
     if len(flat) <= limit:
         return flat
     cut = flat[: limit + 1]
@@ -310,10 +314,13 @@ def _parse(html: str) -> tuple[etree._Element, str]:
 
 
 def _without_invalid_chars(html: str) -> str:
-    """`html` without the characters `_INVALID_CHARS` matches (bytes.translate for ASCII text)."""
+    """`html` without the characters `_INVALID_CHARS` matches (bytes.translate for Latin-1 text)."""
     if html.isascii():
         return html.encode("ascii").translate(None, _CONTROL_BYTES).decode("ascii")
-    return _INVALID_CHARS.sub("", html)
+    try:  # the rest of _INVALID_CHARS lies above U+00FF
+        return html.encode("latin-1").translate(None, _CONTROL_BYTES).decode("latin-1")
+    except UnicodeEncodeError:
+        return _INVALID_CHARS.sub("", html)
 
 
 def _lxml_body(html: str) -> etree._Element:
@@ -356,11 +363,11 @@ def _survey(body: etree._Element, matcher: litter_rules.SelectorMatcher, base: s
     litter = matcher.complex_matches(body)
     matched = {element for element, _name in litter}
     media: list[etree._Element] = []
-    match = matcher.match
+    match, attributes = matcher.match, matcher.attributes
     unwrap = False
     for element in body.iterdescendants(etree.Element):
         tag = element.tag
-        name = match(element)
+        name = match(element) if attributes is None or not attributes.isdisjoint(element.keys()) else None
         if name is None and tag == "iframe" and not _settle_iframe(element, base):
             name = "blocked-iframe"
         if name:
@@ -519,8 +526,10 @@ def _match_line(line: Line, in_caption: bool, tail: bool) -> litter_rules.Litter
             continue
         if rule.needs_link and not line.has_link:
             continue
-        if lowered is not None and rule.trigger and not any(t in lowered for t in rule.trigger):
-            continue
+        if rule.trigger:
+            haystack = text if rule.caseless else lowered
+            if haystack is not None and not _holds_any(haystack, rule.trigger):
+                continue
         if rule.pattern is not None and rule.pattern.fullmatch(text):
             return rule
     return None
@@ -573,8 +582,10 @@ def _trim_suffix(body: etree._Element, found: list[str]) -> bool:
             _replace_with_text(link, rule.replace)
             _prune(parent, body)
             return True
-        if rule.trigger and ascii_region is not None and not any(t in ascii_region for t in rule.trigger):
-            continue
+        if rule.trigger:
+            haystack = region if rule.caseless else ascii_region
+            if haystack is not None and not _holds_any(haystack, rule.trigger):
+                continue
         match = rule.pattern.search(value, offset)
         if match:
             found.append(f"{rule.name}: {match.group(0).strip()}")
@@ -595,11 +606,11 @@ def _prune(element: etree._Element | None, body: etree._Element) -> None:
     """Drop trailing <br>s, then `element`, while it is an empty wrapper; repeat upwards."""
     while element is not None:
         if element.tag in BLOCK_TAGS:
-            while len(element) and element[-1].tag == "br" and _BLANK.fullmatch(element[-1].tail or ""):
+            while len(element) and element[-1].tag == "br" and _blank(element[-1].tail):
                 element.remove(element[-1])
         if element is body or element.tag not in _DROP_IF_EMPTY:
             return
-        if not _BLANK.fullmatch(block_text(element)) or any(
+        if not _blank(block_text(element)) or any(
             d.tag not in _DROP_IF_EMPTY and d.tag != "br" for d in element.iterdescendants()
         ):
             return
@@ -679,12 +690,20 @@ def _resolve_lazy(element: etree._Element) -> None:
             break
     else:
         src = attrib.get("src", "").strip()
-        if (not src or _PLACEHOLDER.search(src)) and attrib.get("srcset"):
+        if attrib.get("srcset") and (not src or _placeholder(src)):
             largest = _largest_candidate(attrib["srcset"])
             if largest:
                 attrib["src"] = largest
     if element.tag == "img" and attrib.get("src", "").lstrip()[:5].lower() == "data:":
         del attrib["src"]
+
+
+def _placeholder(src: str) -> bool:
+    """Whether `src` looks like a lazy-loading placeholder (`_PLACEHOLDER`)."""
+    if not src.isascii():
+        return _PLACEHOLDER.search(src) is not None
+    lowered = src.lower()  # for ASCII text, what the case-insensitive regex compares
+    return lowered.startswith("data:") or _holds_any(lowered, _PLACEHOLDER_WORDS)
 
 
 def _largest_candidate(srcset: str) -> str | None:
@@ -715,15 +734,15 @@ def _drop_empty(body: etree._Element) -> None:
     `a<span> </span>b` keeps its space."""
     for element in reversed(list(body.iter())):
         if element is body:
-            while len(body) and body[-1].tag == "br" and _BLANK.fullmatch(body[-1].tail or ""):
+            while len(body) and body[-1].tag == "br" and _blank(body[-1].tail):
                 body.remove(body[-1])
             break
         tag = element.tag
         if tag in BLOCK_TAGS:
-            while len(element) and element[-1].tag == "br" and _BLANK.fullmatch(element[-1].tail or ""):
+            while len(element) and element[-1].tag == "br" and _blank(element[-1].tail):
                 element.remove(element[-1])
         # Children come first, so any child still here has content: only a childless one can go.
-        if tag not in _DROP_IF_EMPTY or len(element) or not _BLANK.fullmatch(element.text or ""):
+        if tag not in _DROP_IF_EMPTY or len(element) or not _blank(element.text):
             continue
         if tag not in BLOCK_TAGS and element.text:
             element.tail = element.text + (element.tail or "")
@@ -794,6 +813,13 @@ def _collapse(text: str) -> str:
     while "  " in text:
         text = text.replace("  ", " ")
     return text
+
+
+def _blank(text: str | None) -> bool:
+    """Whether `text` is empty or only whitespace and zero-width characters (`_BLANK`)."""
+    if not text or text.isspace():
+        return True
+    return not text.isascii() and _BLANK.fullmatch(text) is not None  # ASCII: a non-space is there
 
 
 def _plain_text(body: etree._Element) -> str:

@@ -16,8 +16,9 @@ Each `LitterRule` is one of three kinds:
 
 A line or suffix rule's `trigger` lists lower-case substrings one of which every match made of
 ASCII text holds (tests/test_litter_triggers.py checks it): the cleaner skips the regex on
-ASCII text holding none of them, and skips the whole-document line scan when the text holds no
-trigger of an "anywhere" rule.
+ASCII text holding none of them (any text, for triggers without letters), and skips the
+whole-document line scan when the text holds no trigger of an "anywhere" rule. A suffix rule's
+`first` lists the characters its matches start with (case-insensitively), for a faster search.
 
 `sample` is real-looking HTML containing the litter, `keep` a piece of it that must survive;
 tests run every sample through the cleaner. Per-feed `remove:` selectors are added as
@@ -53,7 +54,9 @@ class LitterRule:
     whole_line: bool = False
     suffix: str = ""
     replace: str = ""
+    first: str = ""
     pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    caseless: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if sum(bool(x) for x in (self.selector, self.line, self.suffix)) != 1:
@@ -61,7 +64,13 @@ class LitterRule:
         if self.line:
             object.__setattr__(self, "pattern", re.compile(self.line, re.IGNORECASE | re.DOTALL))
         elif self.suffix:
-            object.__setattr__(self, "pattern", re.compile(rf"(?:{self.suffix})\s*$", re.IGNORECASE))
+            # `first` (the characters a match can start with) lets the search skip other positions
+            # at one check instead of trying every alternative of the pattern there.
+            ahead = f"(?=[{self.first}])" if self.first else ""
+            object.__setattr__(self, "pattern", re.compile(rf"{ahead}(?:{self.suffix})\s*$", re.IGNORECASE))
+        # triggers without letters hold in any text, not only ASCII
+        object.__setattr__(self, "caseless", bool(self.trigger) and not any(
+            c.isalpha() for t in self.trigger for c in t))
 
 
 ARTICLE = "<p>The council approved the new budget on Tuesday after a long debate.</p>"
@@ -222,6 +231,7 @@ RULES: tuple[LitterRule, ...] = (
         "continue-reading-suffix",
         suffix=rf"{_MORE}{_DECOR}",
         trigger=_MORE_TRIGGERS,
+        first="crkwmlsdч続",  # of each phrase in _MORE
         sample="<p>The council approved the new budget on Tuesday after a long debate. "
         '<a href="https://example.com/budget/">Read More &raquo;</a></p>',
         keep=KEEP,
@@ -417,7 +427,7 @@ class SelectorMatcher:
         self._by_class: dict[str, list[_Simple]] = {}
         self._by_id: dict[str, list[_Simple]] = {}
         self._by_attribute: dict[str, list[_Simple]] = {}
-        self._needles: dict[str, re.Pattern[str] | None] = {}
+        self._needles: dict[str, tuple[str, ...]] = {}
         self._by_tag: dict[str | None, list[_Simple]] = {}
         self._complex: list[tuple[str, etree.XPath]] = []
         translator = HTMLTranslator()
@@ -446,9 +456,11 @@ class SelectorMatcher:
                 continue
             needles = [s.attributes[0][2] for s in simples if s.attributes[0][1] in ("=", "*=", "^=", "$=")]
             if len(needles) == len(simples) and all(needles):
-                self._needles[key] = re.compile("|".join(re.escape(n) for n in needles))
+                self._needles[key] = tuple(needles)  # one must be in the value
         self._class_names = frozenset(self._by_class)
-        self._keys = frozenset({"class", "id", *self._by_attribute})  # attributes any rule looks at
+        self._keys = frozenset({"class", "id", *self._by_attribute})
+        # An element with none of these attributes matches nothing (None: tag rules look at all).
+        self.attributes: frozenset[str] | None = None if self._by_tag else self._keys
 
     def match(self, element: etree._Element) -> str | None:
         """The name of the first simple selector rule `element` matches, if any."""
@@ -479,8 +491,12 @@ class SelectorMatcher:
                         continue
                 else:
                     needles = self._needles.get(key)
-                    if needles is not None and not needles.search(value):
-                        continue
+                    if needles is not None:
+                        for needle in needles:
+                            if needle in value:
+                                break
+                        else:
+                            continue
                 for simple in simples:
                     if simple.test(element):
                         return simple.name

@@ -163,7 +163,7 @@ def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
         if tag == "iframe" and attribute == "src":
             return embed_src(value)
         url = safe_url(value)
-        if url and attribute == "href" and _TRACKING_HINT.search(url):
+        if url and attribute == "href" and ("?" in url or "&" in url or ";" in url) and _TRACKING_HINT.search(url):
             return strip_tracking(url)
         return url
     return value
