@@ -14,8 +14,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.console import Console
-
 from feedrelay import __version__
 from feedrelay.config import Config, ConfigError, load_config
 from feedrelay.explain import register_explain
@@ -54,6 +52,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     """One full pass now over every enabled feed, then publish; print a summary."""
+    from rich.console import Console
+
     from feedrelay.pipeline import Relay
     from feedrelay.progress import progress_for
 

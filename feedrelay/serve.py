@@ -28,13 +28,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-import waitress
-from granian import Granian
-from granian.constants import Interfaces
-from granian.log import LogLevels
-
 from feedrelay.config import Config, FeedTargetConfig, load_config
-from feedrelay.dashboard import add_operator_routes
 
 log = logging.getLogger("feedrelay.serve")
 
@@ -194,6 +188,8 @@ def _plain(start_response: Callable[..., Any], status: str, body: bytes,
 
 def make_app(config: Config) -> FeedServer:
     """The WSGI app for `config`: every enabled feed target under `/<name>/`, the first also at `/`."""
+    from feedrelay.dashboard import add_operator_routes  # jinja2: loaded by `serve` only
+
     feeds = [t for t in config.targets if isinstance(t, FeedTargetConfig) and t.enabled]
     directories = {t.name: config.resolve_path(t.dir) for t in feeds}
     if feeds:
@@ -211,12 +207,18 @@ def serve(config: Config) -> None:
     settings = config.serve
     log.info("serving feeds on http://%s:%s/ (%s)", settings.host, settings.port, settings.engine)
     if settings.engine == "waitress":
+        import waitress
+
         waitress.serve(make_app(config), host=settings.host, port=settings.port, threads=settings.threads,
                        ident="feedrelay", clear_untrusted_proxy_headers=True)
         return
     if config.path is None:
         raise ValueError("granian needs the config file's path (its workers load it)")
     os.environ[CONFIG_ENV] = str(config.path)
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
     Granian(f"{__name__}:app_from_environment", factory=True, interface=Interfaces.WSGI, address=settings.host,
             port=settings.port, workers=settings.workers, blocking_threads=settings.threads,
             log_enabled=True, log_level=LogLevels.warning).serve()

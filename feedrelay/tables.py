@@ -5,10 +5,6 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 
 def print_table(title: str, columns: list[str], rows: list[list[str]],
                 styles: list[dict[int, str]] | None = None, *, out: TextIO | None = None) -> None:
@@ -19,6 +15,10 @@ def print_table(title: str, columns: list[str], rows: list[list[str]],
     """
     out = out or sys.stdout
     if out.isatty():
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(title=title)
         for column in columns:
             table.add_column(column)
