@@ -55,6 +55,7 @@ from ingest.textlines import (
     BLOCK_TAGS,
     Line,
     block_text,
+    blocks_in,
     drop_tree,
     last_line,
     last_text_slot,
@@ -436,7 +437,7 @@ def _source_in(element: etree._Element, base: str | None) -> str | None:
     fragments = _present(block_text(element), litter_rules.SOURCE_FRAGMENTS)
     if fragments == ():
         return None
-    for container in [element, *element.iter(*BLOCK_TAGS)]:
+    for container in [element, *blocks_in(element)]:
         if not _may_hold(container, fragments):
             continue
         for line in lines_of(container):
@@ -462,8 +463,10 @@ def _remove_lines(body: etree._Element, base: str | None, found: list[str], scan
     containers = _line_containers(body) if scan_all else _CAPTIONS(body)
     for container in containers:
         in_caption = container.tag == "figcaption" or "wp-caption-text" in (container.get("class") or "")
-        if not in_caption and not _may_hold(container, fragments):
-            continue  # only "anywhere" rules apply here
+        if not in_caption and fragments is not None:  # only "anywhere" rules apply: see _may_hold
+            text = block_text(container)
+            if text.isascii() and not _holds_any(text.lower(), fragments):
+                continue
         for line in lines_of(container):
             if len(line.text) > litter_rules.MAX_LINE:
                 continue
@@ -478,7 +481,7 @@ def _remove_lines(body: etree._Element, base: str | None, found: list[str], scan
 def _line_containers(body: etree._Element) -> list[etree._Element]:
     """Every element whose own inline runs form lines: the body, blocks, and inline elements
     that wrap a block (`<a>credit<p>…</p></a>`: "credit" is a line of the <a>)."""
-    blocks = list(body.iter(*BLOCK_TAGS))
+    blocks = blocks_in(body)
     wrappers: dict[etree._Element, None] = {}
     for block in blocks:
         parent = block.getparent()

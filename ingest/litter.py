@@ -160,7 +160,7 @@ RULES: tuple[LitterRule, ...] = (
         "source-credit",
         line=r"(?:source|sources|via|quelle|fuente|fonte|source originale|источник|джерело|[zź]r[oó]d[lł]o"
         r"|bron|kilde|k[aä]lla|kaynak)\s*:\s*.{1,200}",
-        trigger=(":",),
+        trigger=("source", "via", "quelle", "fuente", "fonte", "zrodlo", "bron", "kilde", "kalla", "kaynak"),
         where="tail",
         needs_link=True,
         gives_source=True,

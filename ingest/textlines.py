@@ -49,6 +49,18 @@ def _holds_block(element: HtmlElement) -> bool:
     return False
 
 
+def blocks_in(element: HtmlElement) -> list[HtmlElement]:
+    """`element` (if a block) and its block descendants, in document order: `iter(*BLOCK_TAGS)`,
+    which costs a few microseconds to set up; a small tree is filtered from Python instead."""
+    found = []
+    for count, node in enumerate(element.iter()):
+        if count == 64:
+            return list(element.iter(*BLOCK_TAGS))
+        if node.tag in BLOCK_TAGS:
+            found.append(node)
+    return found
+
+
 @dataclass(slots=True)
 class Line:
     """One line: where its text starts, its inline elements, and the `<br>`s around it."""

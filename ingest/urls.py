@@ -16,11 +16,14 @@ SAFE_PATH = "/%:@!$&'()*+,;=-._~"
 
 def strip_tracking(url: str) -> str:
     """Return `url` without tracking query parameters (utm_*, fbclid, gclid, mc_cid, …)."""
+    if "?" not in url:  # no query
+        return url
     parts = urlsplit(url)
     if not parts.query:
         return url
-    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAM.match(k)]
-    if len(kept) == len(parse_qsl(parts.query, keep_blank_values=True)):
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if not TRACKING_PARAM.match(k)]
+    if len(kept) == len(pairs):
         return url
     return urlunsplit(parts._replace(query=urlencode(kept, doseq=True)))
 
@@ -30,12 +33,26 @@ def absolute(url: str | None, base: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
-    if not base:
+    if not base or _plain_absolute(url):
         return url
     try:
         return urljoin(base, url)
     except ValueError:
         return url
+
+
+def _plain_absolute(url: str) -> bool:
+    """Whether `url` is an absolute http(s) URL that urljoin returns unchanged whatever the base:
+    ASCII, a host, no tab/newline, no `;` or `#`, no empty query (urljoin re-assembles it)."""
+    if not url.startswith(("https://", "http://")) or not url.isascii():
+        return False
+    if "\t" in url or "\n" in url or "\r" in url or ";" in url or "#" in url:
+        return False
+    rest = url[url.index("//") + 2:]
+    if not rest or rest[0] in "/?":
+        return False
+    query = rest.find("?")
+    return query < 0 or query < len(rest) - 1
 
 
 def canonical_url(url: str | None) -> str | None:
