@@ -735,21 +735,22 @@ def _drop_empty(body: etree._Element) -> None:
     """Remove trailing <br>s in blocks, then wrappers left with no text and no media (children
     are visited before parents). An empty inline element leaves its whitespace behind:
     `a<span> </span>b` keeps its space."""
-    for element in reversed(list(body.iter())):
-        if element is body:
-            while len(body) and body[-1].tag == "br" and _blank(body[-1].tail):
-                body.remove(body[-1])
-            break
+    for element in reversed(list(body.iterdescendants())):
         tag = element.tag
         if tag in BLOCK_TAGS:
             while len(element) and element[-1].tag == "br" and _blank(element[-1].tail):
                 element.remove(element[-1])
         # Children come first, so any child still here has content: only a childless one can go.
-        if tag not in _DROP_IF_EMPTY or len(element) or not _blank(element.text):
+        if tag not in _DROP_IF_EMPTY or len(element):
             continue
-        if tag not in BLOCK_TAGS and element.text:
-            element.tail = element.text + (element.tail or "")
+        text = element.text
+        if text and not _blank(text):
+            continue
+        if text and tag not in BLOCK_TAGS:
+            element.tail = text + (element.tail or "")
         drop_tree(element)
+    while len(body) and body[-1].tag == "br" and _blank(body[-1].tail):
+        body.remove(body[-1])
 
 
 def _normalise_whitespace(body: etree._Element) -> None:

@@ -458,6 +458,7 @@ class SelectorMatcher:
             if len(needles) == len(simples) and all(needles):
                 self._needles[key] = tuple(needles)  # one must be in the value
         self._class_names = frozenset(self._by_class)
+        self._inert_classes: set[str] = set()  # class values no rule can match through
         self._keys = frozenset({"class", "id", *self._by_attribute})
         # An element with none of these attributes matches nothing (None: tag rules look at all).
         self.attributes: frozenset[str] | None = None if self._by_tag else self._keys
@@ -473,8 +474,11 @@ class SelectorMatcher:
                 continue
             value = element.get(key)
             if key == "class":
+                if value in self._inert_classes:  # pages repeat their class lists
+                    continue
                 tokens = value.split()
-                if not self._class_names.isdisjoint(tokens):
+                live = not self._class_names.isdisjoint(tokens)
+                if live:
                     for token in tokens:
                         for simple in self._by_class.get(token, ()):
                             if simple.test(element):
@@ -484,23 +488,26 @@ class SelectorMatcher:
                     if simple.test(element):
                         return simple.name
             simples = self._by_attribute.get(key)
-            if simples:
-                exact = self._exact.get(key)
-                if exact is not None:
-                    if value not in exact:
-                        continue
-                else:
-                    needles = self._needles.get(key)
-                    if needles is not None:
-                        for needle in needles:
-                            if needle in value:
-                                break
-                        else:
-                            continue
+            if simples and self._may_match(key, value):
                 for simple in simples:
                     if simple.test(element):
                         return simple.name
+            elif key == "class" and not live and len(self._inert_classes) < 4096:
+                self._inert_classes.add(value)
         return None
+
+    def _may_match(self, key: str, value: str) -> bool:
+        """Whether a rule on attribute `key` may match `value` (its set of values or needles)."""
+        exact = self._exact.get(key)
+        if exact is not None:
+            return value in exact
+        needles = self._needles.get(key)
+        if needles is None:
+            return True
+        for needle in needles:  # noqa: SIM110 - a loop is cheaper than any() over a generator
+            if needle in value:
+                return True
+        return False
 
     def complex_matches(self, body: etree._Element) -> list[tuple[etree._Element, str]]:
         """(element, rule name) for the selectors `match` cannot do, in document order."""
