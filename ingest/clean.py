@@ -336,7 +336,7 @@ def _lxml_body(html: str) -> etree._Element:
             if sequence in data:
                 data = data.replace(sequence, b"")
     root = etree.fromstring(b"<html><body>" + data, _PARSER)
-    body = root.find("body")
+    body = root[0] if len(root) and root[0].tag == "body" else root.find("body")
     for extra in root:
         if extra is not body:
             root.remove(extra)
@@ -755,8 +755,8 @@ def _drop_empty(body: etree._Element) -> None:
 
 def _normalise_whitespace(body: etree._Element) -> None:
     """Collapse whitespace runs outside <pre>, trim it at block edges, one newline around
-    blocks and after a <br> (parents before children, siblings in order; unchanged text is
-    not written back)."""
+    blocks and after a <br> (parents before children, siblings in order). Each text is worked
+    out first and written back once, if it changed; a tail waits for the next sibling."""
     text = body.text
     if text:
         body.text = _collapse(text).lstrip() or None
@@ -765,23 +765,16 @@ def _normalise_whitespace(body: etree._Element) -> None:
         parent = parents.pop()
         parent_is_block = parent.tag in BLOCK_TAGS
         last = len(parent) - 1
-        previous = previous_tail = None
+        previous = previous_tail = old_tail = None
         for index, element in enumerate(parent):
             tag = element.tag
             pre = tag in _PRE_TAGS  # its own tail is collapsed, nothing inside it is touched
-            text, tail = element.text, element.tail
+            text = old_text = element.text
+            tail = element.tail
             if text and not pre and ("\n" in text or "  " in text or "\t" in text or "\r" in text):
-                element.text = text = _collapse(text)
-            if tail and ("\n" in tail or "  " in tail or "\t" in tail or "\r" in tail):
-                element.tail = tail = _collapse(tail)
-            if tag in BLOCK_TAGS:
-                if not pre:
-                    if text and text[0] == " ":
-                        element.text = text = text.lstrip(" ") or None
-                    if text and not len(element):
-                        trimmed = text.rstrip(" ") or None
-                        if trimmed != text:
-                            element.text = trimmed
+                text = _collapse(text)
+            block = tag in BLOCK_TAGS
+            if block:
                 if previous is None:
                     before = parent.text
                     trimmed = (before or "").rstrip(" \n")
@@ -789,23 +782,33 @@ def _normalise_whitespace(body: etree._Element) -> None:
                     if trimmed != before:
                         parent.text = trimmed
                 else:
-                    trimmed = (previous_tail or "").rstrip(" \n") + "\n"
-                    if trimmed != previous_tail:
-                        previous.tail = trimmed
-                trimmed = "\n" + (tail or "").lstrip(" \n")
-                if trimmed != tail:
-                    element.tail = tail = trimmed
-            elif tag == "br":
-                trimmed = "\n" + (tail or "").lstrip(" \n")
-                if trimmed != tail:
-                    element.tail = tail = trimmed
+                    previous_tail = (previous_tail or "").rstrip(" \n") + "\n"
+                if not pre:
+                    if text and text[0] == " ":
+                        text = text.lstrip(" ") or None
+                    if text and not len(element):
+                        text = text.rstrip(" ") or None
+            if previous is not None and previous_tail != old_tail:
+                previous.tail = previous_tail
+            if text != old_text:
+                element.text = text
+            old_tail = tail
+            if block or tag == "br":
+                if not tail or not tail.strip(" \t\n\r"):  # what collapsing and lstrip leave nothing of
+                    tail = "\n"
+                else:
+                    if "\n" in tail or "  " in tail or "\t" in tail or "\r" in tail:
+                        tail = _collapse(tail)
+                    tail = "\n" + tail.lstrip(" \n")
+            elif tail and ("\n" in tail or "  " in tail or "\t" in tail or "\r" in tail):
+                tail = _collapse(tail)
             if tail and parent_is_block and index == last:
-                trimmed = tail.rstrip(" \n") or None
-                if trimmed != tail:
-                    element.tail = tail = trimmed
+                tail = tail.rstrip(" \n") or None
             if not pre and len(element):
                 parents.append(element)
             previous, previous_tail = element, tail
+        if previous is not None and previous_tail != old_tail:
+            previous.tail = previous_tail
 
 
 def _collapse(text: str) -> str:

@@ -427,7 +427,6 @@ class SelectorMatcher:
         self._by_class: dict[str, list[_Simple]] = {}
         self._by_id: dict[str, list[_Simple]] = {}
         self._by_attribute: dict[str, list[_Simple]] = {}
-        self._needles: dict[str, tuple[str, ...]] = {}
         self._by_tag: dict[str | None, list[_Simple]] = {}
         self._complex: list[tuple[str, etree.XPath]] = []
         translator = HTMLTranslator()
@@ -448,15 +447,13 @@ class SelectorMatcher:
                         self._by_tag.setdefault(simple.tag, []).append(simple)
             except (SelectorError, ExpressionError) as exc:
                 raise ValueError(f"invalid CSS selector {selector!r}: {exc}") from exc
-        self._exact: dict[str, frozenset[str]] = {}
-        for key, simples in self._by_attribute.items():
-            # a set of values or one regex per attribute tells cheaply whether any of its rules can match
-            if all(s.attributes[0][1] == "=" for s in simples):
-                self._exact[key] = frozenset(s.attributes[0][2] for s in simples)
-                continue
-            needles = [s.attributes[0][2] for s in simples if s.attributes[0][1] in ("=", "*=", "^=", "$=")]
-            if len(needles) == len(simples) and all(needles):
-                self._needles[key] = tuple(needles)  # one must be in the value
+        # Per attribute: (operator, value, rule) with the rule's test of that attribute first, so
+        # only rules whose own condition holds get their full test. "*=" runs as `in`.
+        self._attribute_rules: dict[str, tuple[tuple[str, str, _Simple], ...]] = {
+            key: tuple(("in" if s.attributes[0][1] == "*=" and s.attributes[0][2] else s.attributes[0][1],
+                        s.attributes[0][2], s) for s in simples)
+            for key, simples in self._by_attribute.items()
+        }
         self._class_names = frozenset(self._by_class)
         self._inert_classes: set[str] = set()  # class values no rule can match through
         self._keys = frozenset({"class", "id", *self._by_attribute})
@@ -473,6 +470,7 @@ class SelectorMatcher:
             if key not in self._keys:
                 continue
             value = element.get(key)
+            live = False
             if key == "class":
                 if value in self._inert_classes:  # pages repeat their class lists
                     continue
@@ -487,27 +485,14 @@ class SelectorMatcher:
                 for simple in self._by_id.get(value, ()):
                     if simple.test(element):
                         return simple.name
-            simples = self._by_attribute.get(key)
-            if simples and self._may_match(key, value):
-                for simple in simples:
+            for operator, expected, simple in self._attribute_rules.get(key, ()):
+                if expected in value if operator == "in" else _attribute_test(value, operator, expected):
+                    live = True
                     if simple.test(element):
                         return simple.name
-            elif key == "class" and not live and len(self._inert_classes) < 4096:
+            if key == "class" and not live and len(self._inert_classes) < 4096:
                 self._inert_classes.add(value)
         return None
-
-    def _may_match(self, key: str, value: str) -> bool:
-        """Whether a rule on attribute `key` may match `value` (its set of values or needles)."""
-        exact = self._exact.get(key)
-        if exact is not None:
-            return value in exact
-        needles = self._needles.get(key)
-        if needles is None:
-            return True
-        for needle in needles:  # noqa: SIM110 - a loop is cheaper than any() over a generator
-            if needle in value:
-                return True
-        return False
 
     def complex_matches(self, body: etree._Element) -> list[tuple[etree._Element, str]]:
         """(element, rule name) for the selectors `match` cannot do, in document order."""
