@@ -146,6 +146,7 @@ _INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ud800-\udfff\ufeff\ufff
 _CONTROL_BYTES = bytes([*range(0x09), 0x0B, *range(0x0E, 0x20), 0x7F])  # its ASCII part
 _NONCHARACTERS_UTF8 = ("\ufeff".encode(), "\ufffe".encode(), "\uffff".encode())  # the rest, bar surrogates
 _SPACE_CHARS = str.maketrans("\t\n\r\f", "    ")
+_ASCII_ODD_SPACES = "\t\r\x0b\x0c\x1c\x1d\x1e\x1f"  # ASCII whitespace but space and newline
 _BLANK = re.compile(r"[\s\u00a0\u200b-\u200d\u2060\ufeff]*")
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _LINK = ("a",)
@@ -831,10 +832,18 @@ def _blank(text: str | None) -> bool:
 
 def _plain_text(body: etree._Element) -> str:
     """Plain text, one line per block or <br> (the whitespace pass put newlines there)."""
+    text = block_text(body)
     lines = []
-    for line in block_text(body).split("\n"):
-        # only a line holding other whitespace than single spaces needs the split and join
-        tidy = " ".join(line.split()) if "  " in line or not line.isprintable() else line.strip(" ")
-        if tidy:
-            lines.append(tidy)
+    # only a line holding other whitespace than single spaces needs the split and join
+    if text.isascii():  # then that is "  " or one of these
+        odd = any(c in text for c in _ASCII_ODD_SPACES)
+        for line in text.split("\n"):
+            tidy = " ".join(line.split()) if odd or "  " in line else line.strip(" ")
+            if tidy:
+                lines.append(tidy)
+    else:
+        for line in text.split("\n"):
+            tidy = " ".join(line.split()) if "  " in line or not line.isprintable() else line.strip(" ")
+            if tidy:
+                lines.append(tidy)
     return "\n".join(lines)

@@ -454,6 +454,11 @@ class SelectorMatcher:
                         s.attributes[0][2], s) for s in simples)
             for key, simples in self._by_attribute.items()
         }
+        # ... looked up by value where all of an attribute's rules ask for one ("=")
+        self._attribute_values: dict[str, dict[str, tuple[tuple[str, str, _Simple], ...]]] = {
+            key: {value: tuple(r for r in rules if r[1] == value) for _op, value, _s in rules}
+            for key, rules in self._attribute_rules.items() if all(op == "=" for op, _v, _s in rules)
+        }
         self._class_names = frozenset(self._by_class)
         self._inert_classes: set[str] = set()  # class values no rule can match through
         self._keys = frozenset({"class", "id", *self._by_attribute})
@@ -485,7 +490,9 @@ class SelectorMatcher:
                 for simple in self._by_id.get(value, ()):
                     if simple.test(element):
                         return simple.name
-            for operator, expected, simple in self._attribute_rules.get(key, ()):
+            exact = self._attribute_values.get(key)
+            rules = self._attribute_rules.get(key, ()) if exact is None else exact.get(value, ())
+            for operator, expected, simple in rules:
                 if expected in value if operator == "in" else _attribute_test(value, operator, expected):
                     live = True
                     if simple.test(element):
