@@ -148,6 +148,7 @@ _NONCHARACTERS_UTF8 = ("\ufeff".encode(), "\ufffe".encode(), "\uffff".encode()) 
 _SPACE_CHARS = str.maketrans("\t\n\r\f", "    ")
 _ASCII_ODD_SPACES = "\t\r\x0b\x0c\x1c\x1d\x1e\x1f"  # ASCII whitespace but space and newline
 _BLANK = re.compile(r"[\s\u00a0\u200b-\u200d\u2060\ufeff]*")
+_ZERO_WIDTHS = "\u200b\u200c\u200d\u2060\ufeff"  # what _BLANK takes besides whitespace
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _LINK = ("a",)
 _CAPTIONS = etree.XPath("//figcaption | //*[contains(@class, 'wp-caption-text')]")
@@ -228,7 +229,8 @@ def clean_item(item: Item, rules: CleanRules | None = None) -> Item:
     for pattern, replace, target in rules.compiled_rewrites:
         if target != "content":
             title = pattern.sub(replace, title)
-    raw = item.content_html if item.content_html.strip() else item.summary
+    content = item.content_html
+    raw = content if content and not content.isspace() else item.summary  # = content.strip(), no copy
     result = clean_html(raw or "", base_url=item.link, rules=rules)
     return dataclasses.replace(
         item,
@@ -827,7 +829,9 @@ def _blank(text: str | None) -> bool:
     """Whether `text` is empty or only whitespace and zero-width characters (`_BLANK`)."""
     if not text or text.isspace():
         return True
-    return not text.isascii() and _BLANK.fullmatch(text) is not None  # ASCII: a non-space is there
+    if text.isascii() or not (text[0].isspace() or text[0] in _ZERO_WIDTHS):
+        return False  # it starts with (ASCII: it holds) a character _BLANK does not match
+    return _BLANK.fullmatch(text) is not None
 
 
 def _plain_text(body: etree._Element) -> str:

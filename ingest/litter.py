@@ -223,6 +223,7 @@ RULES: tuple[LitterRule, ...] = (
         "excerpt-ellipsis",
         suffix=r"\s*[\[(]\s*(?:…|&hellip;|\.\s?\.\s?\.)\s*[\])]",
         trigger=("]", ")"),
+        first=r"\s\[(",
         replace="…",
         sample="<p>The council approved the new budget on Tuesday after a long debate, setting [&#8230;]</p>",
         keep="after a long debate, setting…",
