@@ -43,10 +43,11 @@ from store.claim import (
     renew_feed_leases,
 )
 from store.db import open_database
+from store.identity import raw_hash
 from store.neardup import NearDuplicates
 from store.retention import prune
 from store.retry import run_transaction
-from store.stories import StorePolicy, StoreReport, store_items
+from store.stories import StorePolicy, StoreReport, known_items, store_items
 
 log = logging.getLogger("feedrelay.pipeline")
 HOUSEKEEPING_LEASE = timedelta(minutes=50)
@@ -243,7 +244,10 @@ class Relay:
                                            api_root=result.api_root)
             except ParseError as exc:
                 outcome.outcome, outcome.error = "error", str(exc)
-        items, reasons = self.clean_items(feed, parsed.items if parsed else [])
+        raw = parsed.items[: self.config.defaults.max_items] if parsed else []
+        hashes = self.raw_hashes(feed, raw)
+        known = self._known_items(name, raw, hashes, stored.guid_mode)
+        items, reasons = self.clean_items(feed, raw, known)
 
         fetch_warnings = list(outcome.warnings)
 
@@ -254,7 +258,7 @@ class Relay:
             outcome.warnings = list(fetch_warnings)
             if parsed is not None and (items or parsed.deleted or feed.complete):
                 stored = store_items(session, row, items, self.store_policy(session), reasons,
-                                     deleted=parsed.deleted)
+                                     deleted=parsed.deleted, raw_hashes=hashes)
                 _count(outcome, stored)
             self._record(row, feed, result, parsed, outcome)
             release_feed(session, row, self.owner)
@@ -263,15 +267,39 @@ class Relay:
         record_poll(outcome, result.elapsed)
         return outcome
 
-    def clean_items(self, feed: FeedConfig, raw: list[Item]) -> tuple[list[Item], list[str | None]]:
-        """The feed's first `max_items` items cleaned, with each one's filter reason (or None)."""
-        clean = self.config.feed_clean(feed)
-        key = clean.model_dump_json()
-        rules = self.clean_rules.get(key)
-        if rules is None:  # built once per distinct rules: compiling the litter rules is costly
-            rules = self.clean_rules[key] = clean_rules(clean)
-        items = [clean_item(item, rules) for item in raw[: self.config.defaults.max_items]]
+    def clean_items(self, feed: FeedConfig, raw: list[Item], known: dict[int, Item] | None = None
+                    ) -> tuple[list[Item], list[str | None]]:
+        """The feed's first `max_items` items cleaned, with each one's filter reason (or None).
+
+        `known` maps positions of `raw` to their clean values already stored (`known_items`):
+        those are taken as they are instead of being cleaned again.
+        """
+        rules = self._rules(feed)[1]
+        known = known or {}
+        items = [known[i] if i in known else clean_item(item, rules)
+                 for i, item in enumerate(raw[: self.config.defaults.max_items])]
         return items, [filter_reason(item, rules) for item in items]
+
+    def raw_hashes(self, feed: FeedConfig, raw: list[Item]) -> list[str]:
+        """Each item's hash before cleaning, salted with the feed's cleaning rules and this
+        version of feedrelay (a change to either cleans every item again)."""
+        salt = f"{__version__}\x1f{self._rules(feed)[0]}"
+        return [raw_hash(item, salt) for item in raw]
+
+    def _rules(self, feed: FeedConfig) -> tuple[str, CleanRules]:
+        """The feed's cleaning rules and their config text; built once per distinct rules
+        (compiling the litter rules is costly)."""
+        key = self.config.feed_clean(feed).model_dump_json()
+        rules = self.clean_rules.get(key)
+        if rules is None:
+            rules = self.clean_rules[key] = clean_rules(self.config.feed_clean(feed))
+        return key, rules
+
+    def _known_items(self, name: str, raw: list[Item], hashes: list[str], guid_mode: str) -> dict[int, Item]:
+        """Items of this fetch stored before exactly as they come now (see `known_items`)."""
+        if not raw:
+            return {}
+        return run_transaction(self.sessions, lambda session: known_items(session, name, raw, hashes, guid_mode))
 
     def store_policy(self, session: Session) -> StorePolicy:
         """How this config forms stories and who receives them; built once per Relay (feed rows

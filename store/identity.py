@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import re
 import unicodedata
 from collections import Counter
@@ -88,6 +89,11 @@ def numbered_titles_match(a: str, b: str) -> bool:
     ("Daily briefing for 6 November" and "[Site] Daily briefing for 6 November")."""
     numbers = set(_DIGITS.findall(plain_title(a)))
     return bool(numbers) and numbers == set(_DIGITS.findall(plain_title(b))) and title_overlap(a, b) == 1.0
+
+
+def raw_hash(item: Item, salt: str) -> str:
+    """Hash of an item as parsed, before cleaning, with `salt` naming what cleans it (rules, version)."""
+    return digest(salt + "\x1f" + json.dumps(item.to_json(), sort_keys=True, ensure_ascii=False))
 
 
 def content_hash(item: Item) -> str:

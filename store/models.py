@@ -118,6 +118,7 @@ class Item(Base):
     url_hash: Mapped[str | None] = mapped_column(String(80), index=True)
     source_hash: Mapped[str | None] = mapped_column(String(80), index=True)
     content_hash: Mapped[str] = mapped_column(String(40))
+    raw_hash: Mapped[str | None] = mapped_column(String(40))  # before cleaning (see store.stories)
     text_hash: Mapped[str | None] = mapped_column(String(40), index=True)
     title: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)

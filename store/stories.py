@@ -53,6 +53,12 @@ _INSERT_MERGE = insert(models.Merge.__table__)
 _SET_STORY = (update(_ITEMS).where(_ITEMS.c.id == bindparam("item_id"))
               .values(story_id=bindparam("new_story_id")))
 # A story's representative and its feed, the story row locked as for a change (see NO_KEY_UPDATE).
+_KNOWN = (
+    select(_ITEMS.c.key, _ITEMS.c.raw_hash, _ITEMS.c.data)
+    .join(models.Feed.__table__, models.Feed.__table__.c.id == _ITEMS.c.feed_id)
+    .where(models.Feed.__table__.c.name == bindparam("feed"), _ITEMS.c.key.in_(bindparam("keys", expanding=True)),
+           _ITEMS.c.status.in_(("active", "filtered")))
+)
 _DELETE_STORY = delete(_STORIES).where(_STORIES.c.id == bindparam("story_id"))
 _REPRESENTATIVE = (
     select(_STORIES.c.representative_item_id, _STORIES.c.retracted, _ITEMS.c.feed_id)
@@ -161,11 +167,13 @@ class StorePolicy:
 
 def store_items(session: Session, feed: models.Feed, items: Sequence[Item], policy: StorePolicy,
                 filtered: Sequence[str | None] | None = None, *,
-                deleted: Sequence[str] = (), now: datetime | None = None) -> StoreReport:
+                deleted: Sequence[str] = (), now: datetime | None = None,
+                raw_hashes: Sequence[str | None] | None = None) -> StoreReport:
     """Store one fetched batch of a feed's items; `filtered[i]` is a filter reason or None.
 
     `deleted` holds the refs of Atom tombstones (RFC 6721) the document carried; `now` is the
-    time recorded (default: the clock).
+    time recorded (default: the clock); `raw_hashes[i]` is item i's `identity.raw_hash`, kept
+    so that the next fetch can skip cleaning it when it comes back unchanged (`known_items`).
     """
     report = StoreReport()
     now = now or utcnow()
@@ -174,6 +182,7 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
     keys = per_feed_keys(items, feed.guid_mode)
     shared = _links_shared_in_batch(items)
     reasons = list(filtered) if filtered else [None] * len(items)
+    hashes = list(raw_hashes) if raw_hashes else [None] * len(items)
     existing = {
         row.key: row
         for row in session.scalars(
@@ -181,12 +190,14 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
         )
     }
     fresh = [index for index, key in enumerate(keys) if key not in existing]
-    inserted = _insert_items(session, feed, [(items[i], keys[i], reasons[i]) for i in fresh], now)
+    inserted = _insert_items(session, feed, [(items[i], keys[i], reasons[i], hashes[i]) for i in fresh], now)
     owners = KeyOwners(session, [key for i in fresh if not reasons[i]
                                  for key, _ in exact_keys(items[i]) if key not in shared])
     for index, (item, key) in enumerate(zip(items, keys, strict=True)):
         row = existing.get(key)
         if row is not None:
+            if hashes[index] is not None and row.raw_hash != hashes[index]:
+                row.raw_hash = hashes[index]
             _refresh(session, owners, row, item, feed, policy, report, now, shared)
             continue
         item_id = inserted.pop(key, None)
@@ -206,6 +217,29 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
             retract(session, row, feed, policy, now)
             report.retracted += 1
     return report
+
+
+def known_items(session: Session, feed_name: str, raw: Sequence[Item], raw_hashes: Sequence[str],
+                guid_mode: str) -> dict[int, Item]:
+    """The clean items already stored for those of `raw` (parsed, not cleaned) that come back
+    exactly as they were stored, by position: cleaning them again would give the same values.
+
+    A match needs the item's per-feed key and its `raw_hash` (which names the cleaning rules and
+    version); a deleted item coming back, or one whose content was pruned, is cleaned as new.
+    """
+    if guid_mode == "hash" or not raw:  # hash keys are made from the clean text
+        return {}
+    keys = per_feed_keys(list(raw), guid_mode)
+    stored: dict[str, tuple[str | None, dict | None]] = {}
+    for start in range(0, len(keys), KEY_CHUNK):
+        rows = session.execute(_KNOWN, {"feed": feed_name, "keys": keys[start:start + KEY_CHUNK]})
+        stored.update((key, (raw_hash, data)) for key, raw_hash, data in rows)
+    known = {}
+    for index, (key, hashed) in enumerate(zip(keys, raw_hashes, strict=True)):
+        raw_hash, data = stored.get(key, (None, None))
+        if raw_hash == hashed and data is not None:
+            known[index] = Item.from_json(data)
+    return known
 
 
 def _links_shared_in_batch(items: list[Item]) -> set[str]:
@@ -263,17 +297,17 @@ def _rekey(session: Session, feed: models.Feed, items: list[Item], keys: list[st
     session.flush()
 
 
-def _insert_items(session: Session, feed: models.Feed, fresh: list[tuple[Item, str, str | None]],
+def _insert_items(session: Session, feed: models.Feed, fresh: list[tuple[Item, str, str | None, str | None]],
                   now: datetime) -> dict[str, int]:
     """Insert the batch's new items in one statement; the id of each row that went in, by key
     (a key missing: another worker stored that item a moment ago)."""
     rows = [dict(
         feed_id=feed.id, key=key, guid=item.guid, link=item.link, url_hash=url_key(item.link),
-        source_hash=url_key(item.source_link), content_hash=content_hash(item),
+        source_hash=url_key(item.source_link), content_hash=content_hash(item), raw_hash=raw,
         text_hash=text_hash(item.text), title=item.title, data=item.to_json(),
         status="filtered" if reason else "active", filter_reason=reason, revision=1,
         published=item.date, first_seen=now, last_seen=now,
-    ) for item, key, reason in fresh]
+    ) for item, key, reason, raw in fresh]
     return {key: item_id for key, item_id in insert_many_returning(
         session, models.Item, rows, ("feed_id", "key"), "key", "id")}
 
