@@ -195,11 +195,16 @@ def clean_html(html: str, *, base_url: str | None = None, rules: CleanRules | No
     scan_all = triggers is None or _holds_any(lowered, triggers)
     captions = "<figcaption" in normal or "wp-caption-text" in normal  # else _CAPTIONS finds none
     fragments = _present(lowered, litter_rules.ANYWHERE_FRAGMENTS) if scan_all else None
+    tail_changed = True
     for _ in range(5):  # a trimmed tail can turn what is left of a line into litter
-        before = len(found)
+        before = len(found)  # (every change to the tree is noted in `found`)
         if scan_all or captions:
             line_source = _remove_lines(body, base_url, found, scan_all, fragments) or line_source
+        if len(found) == before and not tail_changed:
+            break  # the tree is as the last _trim_tail left it: it would find nothing again
+        lines_done = len(found)
         tail_source = _trim_tail(body, base_url, found) or tail_source
+        tail_changed = len(found) != lines_done
         if len(found) == before:
             break
     source_link = line_source or tail_source or litter_source
