@@ -2,7 +2,7 @@
 
 `/f/<n>.xml` answers with an ETag; a request carrying the current ETag gets 304. `POST /bump`
 gives every tenth feed a new version (new items, new ETag), so the next cycle sees 90 % 304 and
-10 % changed. `GET /stats` returns the request count. Runs in its own process so its CPU time is
+10 % changed. `GET /stats` returns the count of feed requests (`/f/…`). Runs in its own process so its CPU time is
 not charged to the client being measured.
 """
 
@@ -37,7 +37,7 @@ class FeedSite:
     def __init__(self, count: int) -> None:
         self.count = count
         self.versions = [0] * count
-        self.requests = 0
+        self.requests = 0  # feed requests only (not /stats or /bump)
         self.bodies: dict[tuple[int, int], bytes] = {}
 
     def body(self, n: int) -> bytes:
@@ -51,7 +51,6 @@ class FeedSite:
             self.versions[n] += 1
 
     def answer(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        self.requests += 1
         if path == "/stats":
             return 200, {"Content-Type": "application/json"}, json.dumps({"requests": self.requests}).encode()
         if path == "/bump" and method == "POST":
@@ -59,6 +58,7 @@ class FeedSite:
             return 200, {}, b"bumped"
         if path.startswith("/f/") and path.endswith(".xml"):
             n = int(path[3:-4])
+            self.requests += 1
             if 0 <= n < self.count:
                 etag = f'"{n}-{self.versions[n]}"'
                 if headers.get("if-none-match") == etag:

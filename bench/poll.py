@@ -114,7 +114,7 @@ def daemon_run(port: int, feeds: int, workers: int, timeout: float) -> tuple[int
         while time.perf_counter() - started < timeout and process.poll() is None:
             time.sleep(0.5)
             peak = max(peak, peak_rss_mb(process.pid))
-            polled = server_requests(port) - before - 1
+            polled = server_requests(port) - before
             if polled >= feeds:
                 break
         elapsed = time.perf_counter() - started

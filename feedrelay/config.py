@@ -288,7 +288,9 @@ def parse_config(text: str, path: Path) -> Config:
     validation fails is the text parsed again round-trip, to name each failing field's line.
     """
     try:
-        document = YAML(typ="safe").load(text)
+        # pure: the C loader (ruamel.yaml.clib, used when installed) is YAML 1.1 and rejects what
+        # the round-trip loader accepts, e.g. `{url: http://a.example/}` in a flow mapping.
+        document = YAML(typ="safe", pure=True).load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0

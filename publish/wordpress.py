@@ -20,7 +20,6 @@ from datetime import UTC
 from typing import Any, Protocol
 
 import requests
-from bs4 import BeautifulSoup
 
 from feedrelay.config import WordPressTargetConfig
 from feedrelay.items import Entry
@@ -185,6 +184,8 @@ class WordPressTarget:
 
     def _images(self, entry: Entry, content: str) -> tuple[int | None, str]:
         """Upload the featured image (and with `all`, every inline image, rewriting `src`)."""
+        from bs4 import BeautifulSoup  # only here: a daemon without WordPress targets never loads it
+
         soup = BeautifulSoup(content, "html.parser")
         inline = [img for img in soup.find_all("img") if img.get("src")]
         first = entry.item.image or (inline[0]["src"] if inline else None)
