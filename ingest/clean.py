@@ -2,7 +2,8 @@
 
 One stage, in this order, with one lxml parse per item (two when it has <noscript>):
 
-1. per-feed regex rewrites on the raw HTML (like WPeMatico's);
+1. per-feed regex rewrites on the raw HTML (like WPeMatico's), then WordPress shortcodes left raw
+   (`ingest.shortcodes`: `[caption]` → a figure, page-builder and plugin shortcodes removed);
 2. `sanitize.normalise` (a permissive nh3 pass) so lxml parses the tree an HTML5 parser builds,
    with unknown tags already unwrapped;
 3. structural pass on the lxml tree: drop non-content elements (script, style, forms …),
@@ -51,6 +52,7 @@ from ingest.sanitize import (
     sanitize,
     srcset_candidates,
 )
+from ingest.shortcodes import expand as expand_shortcodes
 from ingest.textlines import (
     BLOCK_TAGS,
     Line,
@@ -178,8 +180,8 @@ def clean_html(html: str, *, base_url: str | None = None, rules: CleanRules | No
     for pattern, replace, target in rules.compiled_rewrites:
         if target != "title":
             html = pattern.sub(replace, html)
+    html, found = expand_shortcodes(html)
     body, normal = _parse(html)
-    found: list[str] = []
     # Only raw text (an HTML5 parser's view of <iframe>/<noscript> insides) can hold markup of
     # elements `normalise` drops, e.g. a <script> that lxml then reads as an element.
     raw_text = "<iframe" in normal or "<noscript" in normal
