@@ -198,14 +198,16 @@ def clean_html(html: str, *, base_url: str | None = None, rules: CleanRules | No
     captions = "<figcaption" in normal or "wp-caption-text" in normal  # else _CAPTIONS finds none
     fragments = _present(lowered, litter_rules.ANYWHERE_FRAGMENTS) if scan_all else None
     tail_changed = True
+    changed: set[etree._Element] | None = None  # blocks whose lines changed since the last line pass
     for _ in range(5):  # a trimmed tail can turn what is left of a line into litter
         before = len(found)  # (every change to the tree is noted in `found`)
+        only, changed = changed, set()
         if scan_all or captions:
-            line_source = _remove_lines(body, base_url, found, scan_all, fragments) or line_source
+            line_source = _remove_lines(body, base_url, found, scan_all, fragments, only, changed) or line_source
         if len(found) == before and not tail_changed:
             break  # the tree is as the last _trim_tail left it: it would find nothing again
         lines_done = len(found)
-        tail_source = _trim_tail(body, base_url, found) or tail_source
+        tail_source = _trim_tail(body, base_url, found, changed) or tail_source
         tail_changed = len(found) != lines_done
         if len(found) == before:
             break
@@ -464,13 +466,18 @@ def _attached(element: etree._Element, body: etree._Element) -> bool:
 
 
 def _remove_lines(body: etree._Element, base: str | None, found: list[str], scan_all: bool,
-                  fragments: tuple[str, ...] | None = None) -> str | None:
+                  fragments: tuple[str, ...] | None = None, only: set[etree._Element] | None = None,
+                  changed: set[etree._Element] | None = None) -> str | None:
     """Remove whole lines matching "anywhere"/"caption" line rules; return a source link.
     Without `scan_all` (no rule's trigger word is in the text) only captions are looked at;
     with it, blocks other than captions only if they may hold one of `fragments` (`_present`
-    in the text before any line was removed: removing lines never joins text into a new one)."""
+    in the text before any line was removed: removing lines never joins text into a new one).
+    `only`: the blocks whose lines changed since an earlier pass (the others' lines did not
+    match then and are the same now); what this pass changes goes into `changed`."""
     source = None
     containers = _line_containers(body) if scan_all else _CAPTIONS(body)
+    if only is not None:
+        containers = [container for container in containers if container in only]
     for container in containers:
         in_caption = container.tag == "figcaption" or "wp-caption-text" in (container.get("class") or "")
         if not in_caption and fragments is not None:  # only "anywhere" rules apply: see _may_hold
@@ -484,7 +491,7 @@ def _remove_lines(body: etree._Element, base: str | None, found: list[str], scan
             if rule:
                 source = source or (_line_link(line, base) if rule.gives_source else None)
                 found.append(f"{rule.name}: {line.text}")
-                _cut_line(line, body)
+                _cut_line(line, body, changed)
     return source
 
 
@@ -558,8 +565,10 @@ def _line_link(line: Line, base: str | None) -> str | None:
     return None
 
 
-def _trim_tail(body: etree._Element, base: str | None, found: list[str]) -> str | None:
-    """Peel litter off the end of the content until its last line is article text."""
+def _trim_tail(body: etree._Element, base: str | None, found: list[str],
+               changed: set[etree._Element] | None = None) -> str | None:
+    """Peel litter off the end of the content until its last line is article text; the blocks
+    whose lines that changes go into `changed`."""
     source = None
     for _ in range(20):
         line = last_line(body)
@@ -569,14 +578,14 @@ def _trim_tail(body: etree._Element, base: str | None, found: list[str]) -> str 
         if rule:
             source = source or (_line_link(line, base) if rule.gives_source else None)
             found.append(f"{rule.name}: {line.text}")
-            if not _cut_line(line, body):
+            if not _cut_line(line, body, changed):
                 return source
-        elif not _trim_suffix(body, found):
+        elif not _trim_suffix(body, found, changed):
             return source
     return source
 
 
-def _trim_suffix(body: etree._Element, found: list[str]) -> bool:
+def _trim_suffix(body: etree._Element, found: list[str], changed: set[etree._Element] | None = None) -> bool:
     """Apply the first suffix rule that matches the content's last text; True if one did."""
     slot = last_text_slot(body)
     if slot is None:
@@ -592,6 +601,7 @@ def _trim_suffix(body: etree._Element, found: list[str]) -> bool:
         if link is not None and rule.pattern.fullmatch(link_text):
             found.append(f"{rule.name}: {link_text}")
             parent = link.getparent()
+            _note_change(parent, changed)
             _replace_with_text(link, rule.replace)
             _prune(parent, body)
             return True
@@ -602,17 +612,27 @@ def _trim_suffix(body: etree._Element, found: list[str]) -> bool:
         match = rule.pattern.search(value, offset)
         if match:
             found.append(f"{rule.name}: {match.group(0).strip()}")
+            _note_change(element, changed)
             setattr(element, attr, value[: match.start()].rstrip() + rule.replace)
             _prune(element if attr == "text" else element.getparent(), body)
             return True
     return False
 
 
-def _cut_line(line: Line, body: etree._Element) -> bool:
+def _cut_line(line: Line, body: etree._Element, changed: set[etree._Element] | None = None) -> bool:
     """Remove a litter line and any wrappers it leaves empty; True if its text is gone."""
+    _note_change(line.container, changed)
     gone = remove_line(line)
     _prune(line.container, body)
     return gone
+
+
+def _note_change(element: etree._Element | None, changed: set[etree._Element] | None) -> None:
+    """Note in `changed` the blocks whose lines a change at `element` can alter: it and its
+    ancestors (pruning only goes up, a tail belongs to the parent's line)."""
+    if changed is not None and element is not None:
+        changed.add(element)
+        changed.update(element.iterancestors())
 
 
 def _prune(element: etree._Element | None, body: etree._Element) -> None:
