@@ -3,11 +3,9 @@ SQLite and PostgreSQL, and become claimable again once back; a 410 disable stays
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import update
 
 from feedrelay.cli import main
@@ -16,22 +14,8 @@ from feedrelay.items import utcnow
 from feedrelay.pipeline import Relay
 from store import models
 from store.claim import claim_feeds
-from store.db import open_database
 from store.retry import run_transaction
-from tests.support.postgres import pg_url  # noqa: F401
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'claims.db'}"
-        return
-    url = request.getfixturevalue("pg_url")
-    yield url
-    engine, sessions = open_database(url)
-    with sessions.begin() as session:  # the module's PostgreSQL database is shared
-        session.execute(models.Feed.__table__.delete())
-    engine.dispose()
+from tests.support.postgres import either_database, pg_url  # noqa: F401
 
 
 def write_config(tmp_path: Path, database: str, feeds: list[str], disabled: frozenset[str] = frozenset()) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +19,7 @@ from store.retry import run_transaction
 from store.stories import StorePolicy, store_items
 from tests.support.counting import CountingTarget, LocalCountingTarget
 from tests.support.postgres import fresh_database, terminate_backends
+from tests.support.threads import run_threads
 
 STORIES = 40
 FEEDS = 3
@@ -45,23 +46,6 @@ def copies(feed: str, feed_index: int) -> list[Item]:
             content_html=f"<p>{text}</p>", text=text,
             published=datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=n)))
     return items
-
-
-def run_threads(count: int, work: Callable[[int], None]) -> None:
-    errors: list[BaseException] = []
-
-    def guarded(i: int) -> None:
-        try:
-            work(i)
-        except BaseException as exc:  # surfaced below: a thread's failure fails the test
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
 
 
 def store_concurrently(sessions: sessionmaker[Session], targets: list[str]) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from store import models
 from store.db import open_database
 from store.retry import run_transaction
+from tests.support.threads import run_threads
 
 THREADS = 6
 ROUNDS = 10
@@ -21,7 +22,6 @@ ROUNDS = 10
 def test_transactions_of_one_process_take_turns(tmp_path: Path) -> None:
     engine, sessions = open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
     inside, most, guard = [0], [0], threading.Lock()
-    errors: list[BaseException] = []
 
     def add_feed(session: Session, thread: int, round_: int) -> None:
         with guard:
@@ -38,21 +38,13 @@ def test_transactions_of_one_process_take_turns(tmp_path: Path) -> None:
                 inside[0] -= 1
 
     def worker(thread: int) -> None:
-        try:
-            for round_ in range(ROUNDS):
-                run_transaction(sessions, lambda session, r=round_: add_feed(session, thread, r))
-                # a nested transaction in the same thread (a retry helper calling another) still runs
-                run_transaction(sessions, lambda session: run_transaction(
-                    sessions, lambda inner: inner.scalar(select(func.count()).select_from(models.Feed))))
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+        for round_ in range(ROUNDS):
+            run_transaction(sessions, lambda session, r=round_: add_feed(session, thread, r))
+            # a nested transaction in the same thread (a retry helper calling another) still runs
+            run_transaction(sessions, lambda session: run_transaction(
+                sessions, lambda inner: inner.scalar(select(func.count()).select_from(models.Feed))))
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    run_threads(THREADS, worker)
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(models.Feed)) == THREADS * ROUNDS
     assert most[0] == 1

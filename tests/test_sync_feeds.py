@@ -4,33 +4,18 @@ marker follows the config, and everything else a poll learnt about a feed is kep
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select, update
 
 from feedrelay.config import load_config
 from feedrelay.pipeline import Relay
 from store import models
 from store.db import open_database
-from tests.support.postgres import pg_url  # noqa: F401
+from tests.support.postgres import either_database, pg_url  # noqa: F401
 
 STATE = {"etag": '"v1"', "last_modified": "Mon, 01 Jan 2024 00:00:00 GMT", "body_hash": "ab" * 32,
          "title": "Remembered title", "error_count": 3}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'sync.db'}"
-        return
-    url = request.getfixturevalue("pg_url")
-    yield url
-    engine, sessions = open_database(url)
-    with sessions.begin() as session:  # the module's PostgreSQL database is shared
-        session.execute(models.Feed.__table__.delete())
-    engine.dispose()
 
 
 def write_config(tmp_path: Path, database: str, feeds: dict[str, str], disabled: frozenset[str] = frozenset()) -> Path:

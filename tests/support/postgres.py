@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -76,3 +77,22 @@ def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test module (SQLAlchemy URL)."""
     with fresh_database() as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], name="database")
+def either_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """`database`: a URL, once a fresh SQLite file and once the module's PostgreSQL database
+    (`pg_url`, shared by the module's tests: its feeds are deleted afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'feedrelay.db'}"
+        return
+    url = request.getfixturevalue("pg_url")
+    yield url
+    from store import models
+    from store.db import open_database
+
+    engine, sessions = open_database(url)
+    with sessions.begin() as session:
+        session.execute(models.Feed.__table__.delete())
+    engine.dispose()
+
