@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -13,12 +12,12 @@ from pathlib import Path
 
 import lxml.html
 import pytest
-import waitress
 
 from feedrelay.cli import main
 from feedrelay.config import load_config
 from feedrelay.pipeline import Relay
 from feedrelay.serve import make_app
+from tests.support.wsgi import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -76,13 +75,8 @@ def served(tmp_path: Path) -> Iterator[str]:
 
 
 def serve(config: Path) -> Iterator[str]:
-    server = waitress.create_server(make_app(load_config(config)), host="127.0.0.1", port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.close()
+    with serving(make_app(load_config(config))) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def chromium(browser: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

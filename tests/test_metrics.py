@@ -7,19 +7,18 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-import waitress
 from prometheus_client.parser import text_string_to_metric_families
 
 from feedrelay.config import load_config
 from feedrelay.metrics import build_registry, start_metrics_server
 from feedrelay.pipeline import Relay
 from feedrelay.serve import make_app
+from tests.support.wsgi import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNTERS = [
@@ -121,19 +120,16 @@ def test_serve_and_daemon_port_expose_the_same_values(config: Path) -> None:
         done = expected.get_sample_value("feedrelay_deliveries_total", {"target": "public", "result": "done"})
         assert done is not None and done >= 4
 
-        server = waitress.create_server(make_app(loaded), host="127.0.0.1", port=0, threads=2)
-        threading.Thread(target=server.run, daemon=True).start()
         daemon_server, _ = start_metrics_server("127.0.0.1", 0, lambda: relay.sessions)
         try:
-            for url in (f"http://127.0.0.1:{server.effective_port}/metrics",
-                        f"http://127.0.0.1:{daemon_server.server_port}/metrics"):
-                samples = scrape(url)
-                assert samples[key("feedrelay_deliveries_total", {"target": "public", "result": "done"})] == done
-                assert samples[key("feedrelay_stories", {})] == 4
-                assert samples[key("feedrelay_feed_consecutive_errors", {"feed": "broken"})] == 1
-                assert key("feedrelay_fetch_duration_seconds_bucket", {"le": "+Inf"}) in samples
+            with serving(make_app(loaded)) as port:
+                for url in (f"http://127.0.0.1:{port}/metrics", f"http://127.0.0.1:{daemon_server.server_port}/metrics"):
+                    samples = scrape(url)
+                    assert samples[key("feedrelay_deliveries_total", {"target": "public", "result": "done"})] == done
+                    assert samples[key("feedrelay_stories", {})] == 4
+                    assert samples[key("feedrelay_feed_consecutive_errors", {"feed": "broken"})] == 1
+                    assert key("feedrelay_fetch_duration_seconds_bucket", {"le": "+Inf"}) in samples
         finally:
-            server.close()
             daemon_server.shutdown()
             daemon_server.server_close()
 

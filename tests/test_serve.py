@@ -8,19 +8,18 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
 from pathlib import Path
 
 import pytest
-import waitress
 
 from feedrelay.config import FeedTargetConfig, parse_config
 from feedrelay.serve import make_app
 from publish.feedfiles import FeedFilesTarget
 from tests.support.entries import ListArchive, make_entry
+from tests.support.wsgi import serving
 
 CONFIG = """
 targets:
@@ -153,12 +152,6 @@ def test_extra_routes_can_be_added(tmp_path: Path) -> None:
         return [b"hello"]
 
     app.add_route("/extra", hello)
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=1)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        assert get(server.effective_port, "/extra")[2] == b"hello"
-        assert get(server.effective_port, "/main/atom.xml")[0] == 200
-    finally:
-        server.close()
-        thread.join(5)
+    with serving(app) as port:
+        assert get(port, "/extra")[2] == b"hello"
+        assert get(port, "/main/atom.xml")[0] == 200
