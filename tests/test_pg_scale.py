@@ -31,7 +31,9 @@ def test_three_workers_share_300_feeds_without_doing_anything_twice(tmp_path: Pa
         farm.advance(new_per_origin=2)
         out = tmp_path / "out"
         config = tmp_path / "config.yaml"
-        config.write_text(farm.config(url, per_host=PER_HOST, lease="2m", extra_targets=(
+        # Two fetch threads per worker: three workers can never hold more than the host cap between
+        # them, so none is starved by the two others refilling the cap the moment a fetch ends.
+        config.write_text(farm.config(url, workers=2, per_host=PER_HOST, lease="2m", extra_targets=(
             f"  - name: files\n    type: feed\n    dir: {out}\n    formats: [atom]\n    max_items: 50\n")))
         cluster = Cluster(config, tmp_path)
         engine, sessions = open_database(url)
