@@ -26,14 +26,11 @@ from store.outbox import (
     claim_deliveries,
     mark_done,
     mark_failed,
-    remote_ref,
     remote_refs,
-    renew_lease,
     renew_leases,
     supersede_many,
-    supersede_older,
 )
-from store.queries import TargetArchive, entries_for, entry_for
+from store.queries import TargetArchive, entries_for
 from store.retry import run_transaction
 
 log = logging.getLogger("feedrelay.publish")
@@ -158,7 +155,8 @@ def _deliver_local(sessions: sessionmaker[Session], name: str, target: Target, c
 
 def _prepare_many(session: Session, target: str, delivery_ids: list[int], owner: str, lease: timedelta
                   ) -> list[tuple[int, tuple[Entry, str | None] | str]]:
-    """`_prepare` for a claimed batch of one target, in a few statements whatever its size."""
+    """Renew this worker's lease on each claimed row of one target and read what to send, or
+    why not to send it (lost lease, superseded, failed): a few statements whatever the count."""
     now = utcnow()
     renewed = renew_leases(session, delivery_ids, owner, now + lease)
     superseded = supersede_many(session, renewed)
@@ -192,7 +190,8 @@ def _deliver_one(sessions: sessionmaker[Session], target: Target, delivery_id: i
                  lease: timedelta) -> str:
     """Deliver one claimed row; the target is called outside any transaction, and what it did is
     recorded in a retried transaction (a dropped connection never loses a done delivery)."""
-    prepared = run_transaction(sessions, lambda session: _prepare(session, delivery_id, owner, lease))
+    prepared = run_transaction(
+        sessions, lambda session: _prepare_many(session, target.name, [delivery_id], owner, lease)[0][1])
     if isinstance(prepared, str):
         return prepared
     entry, ref = prepared
@@ -205,22 +204,6 @@ def _deliver_one(sessions: sessionmaker[Session], target: Target, delivery_id: i
         return _result_name(error)
     run_transaction(sessions, lambda session: _record(session, delivery_id, new_ref))
     return "done"
-
-
-def _prepare(session: Session, delivery_id: int, owner: str, lease: timedelta) -> tuple[Entry, str | None] | str:
-    """Renew this worker's lease on the row and read what to send; or why not to send it."""
-    delivery = renew_lease(session, delivery_id, owner, utcnow() + lease)
-    if delivery is None:
-        return "lost-lease"
-    if supersede_older(session, delivery):
-        return "superseded"
-    entry = entry_for(session, delivery.story_id)
-    if entry is None:
-        row = session.get(models.Delivery, delivery_id)
-        if row is not None:
-            mark_failed(session, row, "story has no item to publish", utcnow(), retry=False)
-        return "failed"
-    return entry, remote_ref(session, delivery.story_id, delivery.target)
 
 
 def _record(session: Session, delivery_id: int, result: str | None | TargetError) -> None:

@@ -65,19 +65,6 @@ class PendingDelivery(NamedTuple):
 
 _DELIVERIES = models.Delivery.__table__
 # Core statements built once: the delivery loop runs them for every row it sends.
-_RENEW = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("delivery_id"), _DELIVERIES.c.lease_owner == bindparam("owner"),
-           _DELIVERIES.c.state == "pending")
-    .values(lease_until=bindparam("until"))
-    .returning(_DELIVERIES.c.id, _DELIVERIES.c.story_id, _DELIVERIES.c.target, _DELIVERIES.c.revision)
-)
-_NEWER = select(_DELIVERIES.c.id).where(
-    _DELIVERIES.c.story_id == bindparam("story_id"), _DELIVERIES.c.target == bindparam("target"),
-    _DELIVERIES.c.revision > bindparam("revision"), _DELIVERIES.c.state == "pending",
-).limit(1)
-_SUPERSEDE = (update(_DELIVERIES).where(_DELIVERIES.c.id == bindparam("delivery_id"))
-              .values(state="superseded", lease_owner=None, lease_until=None))
 _FINISH = (
     update(_DELIVERIES)
     .where(_DELIVERIES.c.id == bindparam("delivery_id"), _DELIVERIES.c.state == "pending")
@@ -86,8 +73,6 @@ _FINISH = (
     .returning(_DELIVERIES.c.story_id, _DELIVERIES.c.target, _DELIVERIES.c.revision)
 )
 _PUBLICATIONS = models.Publication.__table__
-_REMOTE_REF = select(_PUBLICATIONS.c.remote_ref).where(
-    _PUBLICATIONS.c.story_id == bindparam("story_id"), _PUBLICATIONS.c.target == bindparam("target"))
 _MOVE_PUBLICATION = (
     update(_PUBLICATIONS)
     .where(_PUBLICATIONS.c.story_id == bindparam("of_story"), _PUBLICATIONS.c.target == bindparam("of_target"))
@@ -95,11 +80,6 @@ _MOVE_PUBLICATION = (
 )
 
 
-def renew_lease(session: Session, delivery_id: int, owner: str, until: datetime) -> PendingDelivery | None:
-    """Extend `owner`'s lease on a pending delivery to `until` (the row stays locked until
-    commit); None if the row is gone, finished, or leased to another worker."""
-    row = session.execute(_RENEW, {"delivery_id": delivery_id, "owner": owner, "until": until}).first()
-    return PendingDelivery(*row) if row is not None else None
 
 
 _RENEW_MANY = (
@@ -122,7 +102,8 @@ _REMOTE_REFS = select(_PUBLICATIONS.c.story_id, _PUBLICATIONS.c.remote_ref).wher
 
 
 def renew_leases(session: Session, delivery_ids: list[int], owner: str, until: datetime) -> list[PendingDelivery]:
-    """`renew_lease` for several rows in one statement: the rows still pending and leased to `owner`."""
+    """Extend `owner`'s lease on these deliveries to `until` (one statement); the rows still pending
+    and leased to `owner` (a row gone, finished or leased to another worker is left out)."""
     if not delivery_ids:
         return []
     rows = session.execute(_RENEW_MANY, {"delivery_ids": delivery_ids, "owner": owner, "until": until})
@@ -130,7 +111,8 @@ def renew_leases(session: Session, delivery_ids: list[int], owner: str, until: d
 
 
 def supersede_many(session: Session, deliveries: list[PendingDelivery]) -> set[int]:
-    """`supersede_older` for deliveries of one target in two statements; the superseded ids."""
+    """Mark superseded each of these deliveries (one target) behind which a newer revision of the same
+    story is queued for the same target (delivering the newest covers it); their ids. Two statements."""
     if not deliveries:
         return set()
     rows = session.execute(_NEWEST_PENDING, {"target": deliveries[0].target,
@@ -143,29 +125,16 @@ def supersede_many(session: Session, deliveries: list[PendingDelivery]) -> set[i
 
 
 def remote_refs(session: Session, story_ids: list[int], target: str) -> dict[int, str | None]:
-    """`remote_ref` of several stories, one query (stories never delivered are absent)."""
+    """What earlier deliveries of these stories to `target` returned (post ids), one query; stories
+    never delivered are absent."""
     if not story_ids:
         return {}
     rows = session.execute(_REMOTE_REFS, {"target": target, "story_ids": story_ids})
     return {story_id: ref for story_id, ref in rows}
 
 
-def supersede_older(session: Session, delivery: PendingDelivery) -> bool:
-    """True if a newer revision of the same story is queued for the same target.
-
-    The older row is then marked superseded: delivering the newest revision covers it.
-    """
-    newer = session.execute(_NEWER, {"story_id": delivery.story_id, "target": delivery.target,
-                                     "revision": delivery.revision}).first()
-    if newer is None:
-        return False
-    session.execute(_SUPERSEDE, {"delivery_id": delivery.id})
-    return True
 
 
-def remote_ref(session: Session, story_id: int, target: str) -> str | None:
-    """What an earlier delivery of this story to this target returned (a post id), if any."""
-    return session.execute(_REMOTE_REF, {"story_id": story_id, "target": target}).scalar()
 
 
 def mark_done(session: Session, delivery_id: int, ref: str | None, now: datetime) -> bool:

@@ -27,7 +27,6 @@ def _entry_rows():  # type: ignore[no-untyped-def]
     )
 
 
-_ENTRY = _entry_rows().where(models.Story.id == bindparam("story_id"))
 _ENTRIES = _entry_rows().where(models.Story.id.in_(bindparam("story_ids", expanding=True)))
 
 
@@ -45,14 +44,11 @@ def _entry(row) -> Entry:  # type: ignore[no-untyped-def]
     )
 
 
-def entry_for(session: Session, story_id: int) -> Entry | None:
-    """The current revision of a story as a target receives it, or None if it has no item."""
-    row = session.execute(_ENTRY, {"story_id": story_id}).first()
-    return _entry(row) if row is not None and row.data is not None else None
 
 
 def entries_for(session: Session, story_ids: list[int]) -> list[Entry]:
-    """`entry_for` of each story (in the order given, skipping those without an item), one query."""
+    """The current revision of each story as a target receives it (in the order given, skipping
+    stories without an item), one query."""
     if not story_ids:
         return []
     rows = {row.id: row for row in session.execute(_ENTRIES, {"story_ids": story_ids}) if row.data is not None}
