@@ -135,7 +135,8 @@ class Relay:
         self.feeds = {f.name: f for f in config.feeds}
         self._claimable_names = frozenset(f.name for f in config.feeds if f.enabled)
         self._store_policy: StorePolicy | None = None
-        self.clean_rules: dict[str, CleanRules] = {}
+        self.clean_rules: dict[str, CleanRules] = {}  # by their config text
+        self._feed_rules: dict[str, tuple[str, CleanRules]] = {}  # by feed name
         self.rendered: set[str] = set()  # targets this Relay has flushed (their files are current)
         self.quiet = QuietWriter(self.sessions)
         self.sync_feeds()
@@ -287,13 +288,18 @@ class Relay:
         return [raw_hash(item, salt) for item in raw]
 
     def _rules(self, feed: FeedConfig) -> tuple[str, CleanRules]:
-        """The feed's cleaning rules and their config text; built once per distinct rules
-        (compiling the litter rules is costly)."""
-        key = self.config.feed_clean(feed).model_dump_json()
-        rules = self.clean_rules.get(key)
-        if rules is None:
-            rules = self.clean_rules[key] = clean_rules(self.config.feed_clean(feed))
-        return key, rules
+        """The feed's cleaning rules and their config text, worked out once per feed (a Relay's
+        config never changes); feeds with the same rules share one compiled set (compiling the
+        litter rules is costly)."""
+        known = self._feed_rules.get(feed.name)
+        if known is None:
+            clean = self.config.feed_clean(feed)
+            key = clean.model_dump_json()
+            rules = self.clean_rules.get(key)
+            if rules is None:
+                rules = self.clean_rules[key] = clean_rules(clean)
+            known = self._feed_rules[feed.name] = (key, rules)
+        return known
 
     def _known_items(self, name: str, raw: list[Item], hashes: list[str], guid_mode: str) -> dict[int, Item]:
         """Items of this fetch stored before exactly as they come now (see `known_items`)."""

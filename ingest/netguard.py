@@ -107,21 +107,17 @@ def _pool_classes(guard: AddressGuard, watch: ConnectionWatch) -> dict[str, type
         def _new_conn(self) -> socket.socket:
             return guard.connect(self)
 
-    class GuardedHTTPPool(HTTPConnectionPool):
+    class Watched(HTTPConnectionPool):
+        def _get_conn(self, timeout: float | None = None) -> Any:
+            connection = super()._get_conn(timeout)
+            watch.taken(connection)
+            return connection
+
+    class GuardedHTTPPool(Watched):
         ConnectionCls = GuardedHTTPConnection
 
-        def _get_conn(self, timeout: float | None = None) -> Any:
-            connection = super()._get_conn(timeout)
-            watch.taken(connection)
-            return connection
-
-    class GuardedHTTPSPool(HTTPSConnectionPool):
+    class GuardedHTTPSPool(Watched, HTTPSConnectionPool):
         ConnectionCls = GuardedHTTPSConnection
-
-        def _get_conn(self, timeout: float | None = None) -> Any:
-            connection = super()._get_conn(timeout)
-            watch.taken(connection)
-            return connection
 
     return {"http": GuardedHTTPPool, "https": GuardedHTTPSPool}
 

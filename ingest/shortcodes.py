@@ -31,6 +31,10 @@ REMOVED_WITH_CONTENT = frozenset({"gallery", "playlist", "audio", "video", "cont
 _TAG = re.compile(r"\[(\[?)(/?)([a-zA-Z][\w-]*)((?:\s+[^\]]*?)?)\s*(/?)\](\]?)")
 _PROTECTED = re.compile(r"(<(pre|code)\b.*?</\2\s*>)", re.IGNORECASE | re.DOTALL)
 _ATTR = re.compile(r"""(\w+)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""")
+_CAPTION = re.compile(r"\[(caption|wp_caption)\b([^\]]*)\](.*?)\[/\1\]", re.IGNORECASE | re.DOTALL)
+_REMOVED_BLOCK = re.compile(r"\[(" + "|".join(re.escape(n) for n in sorted(REMOVED_WITH_CONTENT)) + r")\b[^\]]*\]"
+                            r"(.*?)\[/\1\]", re.IGNORECASE | re.DOTALL)
+_EMBED = re.compile(r"\[embed\b[^\]]*\]\s*(https?://[^\s\[<]+)\s*\[/embed\]", re.IGNORECASE)
 _IMG_OR_LINKED_IMG = re.compile(r"^\s*((?:<a\b[^>]*>\s*)?<img\b[^>]*>(?:\s*</a>)?)(.*)$", re.IGNORECASE | re.DOTALL)
 
 
@@ -77,8 +81,6 @@ def _expand_text(text: str, notes: list[str]) -> str:
 
 def _captions(text: str, notes: list[str]) -> str:
     """`[caption …]<img …> Text[/caption]` → `<figure><img …><figcaption>Text</figcaption></figure>`."""
-    pattern = re.compile(r"\[(caption|wp_caption)\b([^\]]*)\](.*?)\[/\1\]", re.IGNORECASE | re.DOTALL)
-
     def figure(match: re.Match[str]) -> str:
         attributes = {m.group(1).lower(): next(v for v in m.groups()[1:] if v is not None)
                       for m in _ATTR.finditer(match.group(2))}
@@ -91,29 +93,24 @@ def _captions(text: str, notes: list[str]) -> str:
         figcaption = f"<figcaption>{caption}</figcaption>" if caption else ""
         return f"<figure>{picture.group(1)}{figcaption}</figure>"
 
-    return pattern.sub(figure, text)
+    return _CAPTION.sub(figure, text)
 
 
 def _removed_blocks(text: str, notes: list[str]) -> str:
     """Shortcodes whose content means nothing without the plugin (forms, sliders, galleries
     of attachment ids, players) go with their content."""
-    pattern = re.compile(r"\[(" + "|".join(re.escape(n) for n in sorted(REMOVED_WITH_CONTENT)) + r")\b[^\]]*\]"
-                         r"(.*?)\[/\1\]", re.IGNORECASE | re.DOTALL)
-
     def drop(match: re.Match[str]) -> str:
         notes.append(f"shortcode: [{match.group(1)}]")
         return ""
 
-    return pattern.sub(drop, text)
+    return _REMOVED_BLOCK.sub(drop, text)
 
 
 def _embeds(text: str, notes: list[str]) -> str:
     """`[embed]https://…[/embed]` → a link to the URL (WordPress would have embedded it)."""
-    pattern = re.compile(r"\[embed\b[^\]]*\]\s*(https?://[^\s\[<]+)\s*\[/embed\]", re.IGNORECASE)
-
     def link(match: re.Match[str]) -> str:
         notes.append("shortcode: [embed]")
         url = html.escape(html.unescape(match.group(1)))
         return f'<a href="{url}">{url}</a>'
 
-    return pattern.sub(link, text)
+    return _EMBED.sub(link, text)
