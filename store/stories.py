@@ -57,7 +57,7 @@ _KNOWN = (
     select(_ITEMS.c.key, _ITEMS.c.raw_hash, _ITEMS.c.data)
     .join(models.Feed.__table__, models.Feed.__table__.c.id == _ITEMS.c.feed_id)
     .where(models.Feed.__table__.c.name == bindparam("feed"), _ITEMS.c.key.in_(bindparam("keys", expanding=True)),
-           _ITEMS.c.status.in_(("active", "filtered")))
+           _ITEMS.c.raw_hash.in_(bindparam("hashes", expanding=True)), _ITEMS.c.status.in_(("active", "filtered")))
 )
 _DELETE_STORY = delete(_STORIES).where(_STORIES.c.id == bindparam("story_id"))
 _REPRESENTATIVE = (
@@ -232,7 +232,8 @@ def known_items(session: Session, feed_name: str, raw: Sequence[Item], raw_hashe
     keys = per_feed_keys(list(raw), guid_mode)
     stored: dict[str, tuple[str | None, dict | None]] = {}
     for start in range(0, len(keys), KEY_CHUNK):
-        rows = session.execute(_KNOWN, {"feed": feed_name, "keys": keys[start:start + KEY_CHUNK]})
+        rows = session.execute(_KNOWN, {"feed": feed_name, "keys": keys[start:start + KEY_CHUNK],
+                                        "hashes": list(raw_hashes[start:start + KEY_CHUNK])})
         stored.update((key, (raw_hash, data)) for key, raw_hash, data in rows)
     known = {}
     for index, (key, hashed) in enumerate(zip(keys, raw_hashes, strict=True)):
