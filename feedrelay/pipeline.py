@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from feedrelay import __version__
@@ -52,6 +52,8 @@ from store.stories import StorePolicy, StoreReport, known_items, store_items
 log = logging.getLogger("feedrelay.pipeline")
 HOUSEKEEPING_LEASE = timedelta(minutes=50)
 RETRY_FAILED_POLL = timedelta(minutes=1)
+# The feed row a poll records into, locked for the store transaction (built once).
+_FEED_FOR_UPDATE = select(models.Feed).where(models.Feed.name == bindparam("name")).with_for_update()
 
 
 @dataclass
@@ -253,8 +255,7 @@ class Relay:
         fetch_warnings = list(outcome.warnings)
 
         def store(session: Session) -> None:  # all or nothing, retried whole on conflicts
-            row = session.scalars(select(models.Feed).where(models.Feed.name == name)
-                                  .with_for_update()).one()
+            row = session.scalars(_FEED_FOR_UPDATE, {"name": name}).one()
             outcome.new = outcome.duplicates = outcome.updated = outcome.filtered = outcome.retracted = 0
             outcome.warnings = list(fetch_warnings)
             if parsed is not None and (items or parsed.deleted or feed.complete):

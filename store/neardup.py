@@ -22,6 +22,7 @@ merges.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
@@ -44,6 +45,7 @@ LEAD_OFFSETS = (0, 16)  # a second window survives a byline or dateline in front
 MIN_WORDS = 20
 MIN_SHINGLES = 8
 MAX_CANDIDATES = 12
+BAND_CHUNK = 384  # bands per index read: 768 parameters, far below any backend's limit
 
 _PERMUTATIONS = FULL_BANDS * FULL_ROWS + LEAD_BANDS * LEAD_ROWS
 
@@ -127,18 +129,18 @@ def fingerprint_tokens(tokens: list[str]) -> list[tuple[int, int]]:
     return bands
 
 
-def band_query(count: int) -> TextClause:
-    """Items sharing any of `count` bands (params b0, v0, b1, v1, …): one primary-key probe per
-    band, as an OR of equalities that SQLite and PostgreSQL both answer from the index (a
-    row-value IN makes SQLite scan). Plain SQL text, built once per count: building the
+def band_query(count: int, columns: str = "item_id") -> TextClause:
+    """`columns` of the rows in any of `count` bands (params b0, v0, b1, v1, …): one primary-key
+    probe per band, as an OR of equalities that SQLite and PostgreSQL both answer from the index
+    (a row-value IN makes SQLite scan). Plain SQL text, built once per count: building the
     expression tree per lookup cost more than the lookup itself."""
-    return _band_query(count)
+    return _band_query(count, columns)
 
 
 @cache
-def _band_query(count: int) -> TextClause:
+def _band_query(count: int, columns: str) -> TextClause:
     terms = " OR ".join(f"(band = :b{i} AND value = :v{i})" for i in range(count))
-    return text(f"SELECT item_id FROM neardup_bands WHERE {terms}")
+    return text(f"SELECT {columns} FROM neardup_bands WHERE {terms}")
 
 
 def band_params(bands: list[tuple[int, int]]) -> dict[str, int]:
@@ -221,10 +223,14 @@ class NearDuplicates:
         if not bands:
             return None
         lock_bands(session, bands)
-        candidates = self.candidates(session, bands, exclude=row.id)
+        return self.verify(item, row, tokens, self.candidates(session, bands, exclude=row.id))
+
+    def verify(self, item: Item, row: models.Item, tokens: tuple[str, ...], candidates: list[Candidate]
+               ) -> tuple[int, float, str] | None:
+        """The best of `candidates` that `accepts` the item (`tokens`: its words), or None."""
         if not candidates:
             return None
-        mine = shingles(tokens)
+        mine = shingles(list(tokens))
         best: tuple[float, Candidate, Similarity] | None = None
         for candidate in candidates:
             common: set[str] = set()
@@ -265,20 +271,7 @@ class NearDuplicates:
         for item_id in session.scalars(band_query(len(bands)), band_params(bands)):
             if item_id != exclude:
                 hits[item_id] = hits.get(item_id, 0) + 1
-        if not hits:
-            return []
-        # Most shared bands first; among equals the newest (copies follow their original soon).
-        chosen = sorted(hits, key=lambda i: (hits[i], i), reverse=True)[:MAX_CANDIDATES]
-        rows = session.execute(
-            select(models.Item.id, models.Item.story_id, models.Item.feed_id, models.Item.title,
-                   models.Item.data)
-            .where(models.Item.id.in_(chosen), models.Item.story_id.is_not(None),
-                   models.Item.status == "active")
-        ).all()
-        return [
-            Candidate(r.id, r.story_id, r.feed_id, r.title, frozenset(shingles(words((r.data or {}).get("text") or ""))))
-            for r in rows
-        ]
+        return load_candidates(session, hits)
 
     def remember(self, session: Session, row: models.Item, item: Item, *, replace: bool = True) -> None:
         """Index `row` under the fingerprint of `item`, replacing an older fingerprint
@@ -293,8 +286,103 @@ class NearDuplicates:
         """Drop an item's fingerprint (pruned, deleted, or about to be replaced)."""
         session.execute(_DELETE_BANDS, {"item_id": item_id})
 
+    def batch(self, session: Session, texts: Sequence[str]) -> NearDuplicateBatch:
+        """A finder for one stored batch whose new items have these `texts` (see
+        `NearDuplicateBatch`); `flush` it before the transaction ends."""
+        return NearDuplicateBatch(self, session, texts)
+
+    def flush(self, session: Session) -> None:
+        """Nothing to write: this finder writes as it goes."""
+
+
+class NearDuplicateBatch:
+    """`NearDuplicates` for one batch of a feed's items, in one transaction: the index rows of
+    every band the batch's new items carry are read (and on PostgreSQL their buckets locked) in
+    one go, and the fingerprints it remembers are written in one statement by `flush`.
+
+    Between the two, its own band map stands in for the index: it starts as the rows read and
+    follows what the batch remembers and forgets, so each item sees what a query of the index
+    would show at that moment. Deleting fingerprints still happens at once.
+    """
+
+    def __init__(self, finder: NearDuplicates, session: Session, texts: Sequence[str]) -> None:
+        self.finder = finder
+        self.items: dict[tuple[int, int], set[int]] = {}  # band -> ids of the items in it
+        self.pending: dict[int, list[tuple[int, int]]] = {}  # item id -> bands not yet written
+        self.analysed = {text: _analysed(text) for text in texts}
+        wanted = sorted({band for _, bands in self.analysed.values() for band in bands})
+        self.read = set(wanted)
+        lock_bands(session, wanted)
+        for start in range(0, len(wanted), BAND_CHUNK):
+            chunk = wanted[start:start + BAND_CHUNK]
+            # Padded with its last band to a multiple of 32: a few statement shapes, compiled once.
+            chunk += chunk[-1:] * (-len(chunk) % 32)
+            for band, value, item_id in session.execute(band_query(len(chunk), "band, value, item_id"),
+                                                        band_params(chunk)):
+                self.items.setdefault((band, value), set()).add(item_id)
+
+    def find(self, session: Session, item: Item, row: models.Item) -> tuple[int, float, str] | None:
+        """`NearDuplicates.find`, from the band map (the index itself for a text not read up front)."""
+        tokens, fingerprinted = self.analysed.get(item.text) or _analysed(item.text)
+        if not fingerprinted:
+            return None
+        if not self.read.issuperset(fingerprinted):
+            self.flush(session)
+            return self.finder.find(session, item, row)
+        hits: dict[int, int] = {}
+        for band in fingerprinted:
+            for item_id in self.items.get(band, ()):
+                if item_id != row.id:
+                    hits[item_id] = hits.get(item_id, 0) + 1
+        return self.finder.verify(item, row, tokens, load_candidates(session, hits))
+
+    def remember(self, session: Session, row: models.Item, item: Item, *, replace: bool = True) -> None:
+        """`NearDuplicates.remember`, written by `flush`."""
+        if replace:
+            self.forget(session, row.id)
+        bands = (self.analysed.get(item.text) or _analysed(item.text))[1]
+        if bands:
+            self.pending[row.id] = list(bands)
+            for band in bands:
+                self.items.setdefault(band, set()).add(row.id)
+
+    def forget(self, session: Session, item_id: int) -> None:
+        """`NearDuplicates.forget`, at once."""
+        self.finder.forget(session, item_id)
+        self.pending.pop(item_id, None)
+        for members in self.items.values():
+            members.discard(item_id)
+
+    def batch(self, session: Session, texts: Sequence[str]) -> NearDuplicateBatch:
+        """Already one batch's finder."""
+        return self
+
+    def flush(self, session: Session) -> None:
+        """Write the fingerprints remembered since the last flush (one statement)."""
+        rows = [{"band": band, "value": value, "item_id": item_id}
+                for item_id, bands in self.pending.items() for band, value in bands]
+        self.pending.clear()
+        if rows:
+            session.execute(_INSERT_BANDS, rows)
+
+
+def load_candidates(session: Session, hits: dict[int, int]) -> list[Candidate]:
+    """The items of `hits` (id → bands shared) worth verifying: the `MAX_CANDIDATES` sharing most
+    bands (among equals the newest: copies follow their original soon), if in a live story."""
+    if not hits:
+        return []
+    chosen = sorted(hits, key=lambda i: (hits[i], i), reverse=True)[:MAX_CANDIDATES]
+    rows = session.execute(_CANDIDATE_ROWS, {"ids": chosen}).all()
+    return [
+        Candidate(r.id, r.story_id, r.feed_id, r.title, frozenset(shingles(words((r.data or {}).get("text") or ""))))
+        for r in rows
+    ]
+
 
 # Core statements built once (the ORM forms cost more to build than to run).
 _BANDS = models.NearDupBand.__table__
 _INSERT_BANDS = insert(_BANDS)
 _DELETE_BANDS = delete(_BANDS).where(_BANDS.c.item_id == bindparam("item_id"))
+_ITEMS = models.Item.__table__
+_CANDIDATE_ROWS = select(_ITEMS.c.id, _ITEMS.c.story_id, _ITEMS.c.feed_id, _ITEMS.c.title, _ITEMS.c.data).where(
+    _ITEMS.c.id.in_(bindparam("ids", expanding=True)), _ITEMS.c.story_id.is_not(None), _ITEMS.c.status == "active")

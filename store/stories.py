@@ -8,7 +8,7 @@ database's unique keys (items per feed, story keys, deliveries per revision).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple, Protocol
@@ -60,6 +60,12 @@ _KNOWN = (
            _ITEMS.c.raw_hash.in_(bindparam("hashes", expanding=True)), _ITEMS.c.status.in_(("active", "filtered")))
 )
 _DELETE_STORY = delete(_STORIES).where(_STORIES.c.id == bindparam("story_id"))
+_EXISTING = select(models.Item).where(models.Item.feed_id == bindparam("feed_id"),
+                                      models.Item.key.in_(bindparam("keys", expanding=True)))
+_KNOWN_LINKS = select(func.count(func.distinct(_ITEMS.c.url_hash))).where(
+    _ITEMS.c.feed_id == bindparam("feed_id"), _ITEMS.c.url_hash.in_(bindparam("links", expanding=True)))
+_STORY_TEXTS = (select(_ITEMS.c.feed_id, _ITEMS.c.title, _ITEMS.c.data)
+                .where(_ITEMS.c.story_id == bindparam("story_id"), _ITEMS.c.status == "active").limit(8))
 _REPRESENTATIVE = (
     select(_STORIES.c.representative_item_id, _STORIES.c.retracted, _ITEMS.c.feed_id)
     .outerjoin(_ITEMS, _ITEMS.c.id == _STORIES.c.representative_item_id)
@@ -135,6 +141,10 @@ class NearDuplicateFinder(Protocol):
 
     def forget(self, session: Session, item_id: int) -> None: ...
 
+    def batch(self, session: Session, texts: Sequence[str]) -> NearDuplicateFinder: ...
+
+    def flush(self, session: Session) -> None: ...
+
 
 @dataclass
 class StoreReport:
@@ -178,21 +188,21 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
     report = StoreReport()
     now = now or utcnow()
     items = list(items)
-    _check_guid_mode(session, feed, items, report)
     keys = per_feed_keys(items, feed.guid_mode)
+    existing = _existing(session, feed, keys)
+    if _check_guid_mode(session, feed, items, bool(existing), report):
+        keys = per_feed_keys(items, feed.guid_mode)
+        existing = _existing(session, feed, keys)
     shared = _links_shared_in_batch(items)
     reasons = list(filtered) if filtered else [None] * len(items)
     hashes = list(raw_hashes) if raw_hashes else [None] * len(items)
-    existing = {
-        row.key: row
-        for row in session.scalars(
-            select(models.Item).where(models.Item.feed_id == feed.id, models.Item.key.in_(keys))
-        )
-    }
     fresh = [index for index, key in enumerate(keys) if key not in existing]
     inserted = _insert_items(session, feed, [(items[i], keys[i], reasons[i], hashes[i]) for i in fresh], now)
     owners = KeyOwners(session, [key for i in fresh if not reasons[i]
                                  for key, _ in exact_keys(items[i]) if key not in shared])
+    if policy.near_duplicate is not None:  # one index read for the batch's new items, one write
+        policy = replace(policy, near_duplicate=policy.near_duplicate.batch(
+            session, [items[i].text for i in fresh if not reasons[i]]))
     for index, (item, key) in enumerate(zip(items, keys, strict=True)):
         row = existing.get(key)
         if row is not None:
@@ -216,6 +226,8 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
         for row in vanished:
             retract(session, row, feed, policy, now)
             report.retracted += 1
+    if policy.near_duplicate is not None:
+        policy.near_duplicate.flush(session)
     return report
 
 
@@ -253,25 +265,35 @@ def _links_shared_in_batch(items: list[Item]) -> set[str]:
     return {key for key, count in seen.items() if count > 1}
 
 
-def _check_guid_mode(session: Session, feed: models.Feed, items: list[Item], report: StoreReport) -> None:
-    """Switch a feed to link (or hash) identity when its GUIDs prove unusable."""
+def _existing(session: Session, feed: models.Feed, keys: list[str]) -> dict[str, models.Item]:
+    """The feed's stored rows among `keys`, by key."""
+    rows: dict[str, models.Item] = {}
+    for start in range(0, len(keys), KEY_CHUNK):
+        rows.update((row.key, row) for row in session.scalars(
+            _EXISTING, {"feed_id": feed.id, "keys": keys[start:start + KEY_CHUNK]}))
+    return rows
+
+
+def _check_guid_mode(session: Session, feed: models.Feed, items: list[Item], any_known: bool,
+                     report: StoreReport) -> bool:
+    """Switch a feed to link (or hash) identity when its GUIDs prove unusable; True if it did.
+
+    `any_known`: some item's key under the current mode is stored already.
+    """
     if feed.guid_mode != "guid" or len(items) < 2:
-        return
+        return False
     guids = [item.guid for item in items if item.guid]
     reason = None
     if len(guids) >= 2 and len(set(guids)) <= len(guids) // 2:
         reason = f"{len(guids) - len(set(guids))} of {len(guids)} GUIDs repeated in one document"
-    elif len(guids) == len(items):
-        guid_keys = per_feed_keys(items, "guid")
-        links = {url_key(item.link) for item in items} - {None}
-        if len(links) == len(items) and not session.scalar(select(func.count()).where(
-                models.Item.feed_id == feed.id, models.Item.key.in_(guid_keys))):
-            known = session.scalar(select(func.count(func.distinct(models.Item.url_hash))).where(
-                models.Item.feed_id == feed.id, models.Item.url_hash.in_(links)))
-            if known == len(links):
-                reason = "GUIDs change on every fetch (all GUIDs new, all links known)"
+    elif len(guids) == len(items) and not any_known:
+        links = list({url_key(item.link) for item in items} - {None})
+        known = sum(session.scalar(_KNOWN_LINKS, {"feed_id": feed.id, "links": links[start:start + KEY_CHUNK]})
+                    for start in range(0, len(links), KEY_CHUNK)) if len(links) == len(items) else 0
+        if links and known == len(links):
+            reason = "GUIDs change on every fetch (all GUIDs new, all links known)"
     if reason is None:
-        return
+        return False
     links = [canonical_url(item.link) for item in items]
     mode = "link" if all(links) and len(set(links)) == len(links) else "hash"
     warning = f"identity switched from GUID to {mode}: {reason}"
@@ -279,6 +301,7 @@ def _check_guid_mode(session: Session, feed: models.Feed, items: list[Item], rep
     feed.warnings = [*(feed.warnings or []), warning]
     report.warnings.append(warning)
     _rekey(session, feed, items, per_feed_keys(items, mode))
+    return True
 
 
 def _rekey(session: Session, feed: models.Feed, items: list[Item], keys: list[str]) -> None:
@@ -451,8 +474,7 @@ def _url_match_holds(session: Session, story_id: int, item: Item, feed_id: int) 
     link posts give many items one page URL. Across feeds, long texts must not plainly disagree
     (two link blogs commenting on the same page).
     """
-    rows = session.execute(select(models.Item.feed_id, models.Item.title, models.Item.data).where(
-        models.Item.story_id == story_id, models.Item.status == "active").limit(8)).all()
+    rows = session.execute(_STORY_TEXTS, {"story_id": story_id}).all()
     mine = _word_set(item.text)
     same_feed = [r for r in rows if r.feed_id == feed_id]
     if same_feed:

@@ -351,3 +351,54 @@ def test_candidate_lookup_probes_the_band_index_without_scanning(store: Store) -
     details = " | ".join(str(row[-1]) for row in plan)
     assert "SCAN" not in details
     assert details.count("SEARCH neardup_bands USING PRIMARY KEY (band=? AND value=?)") == len(bands)
+
+
+# ---- one batch: the band index is read and written once, and items see each other ----
+
+def _one_word_changed(text: str) -> str:
+    words = text.split(" ")
+    words[len(words) // 2] = "meanwhile"
+    return " ".join(words)
+
+
+def test_near_copies_inside_one_document_are_one_story(store: Store) -> None:
+    store.feed("wire")
+    title, text = article(31, paragraphs=6)
+    report = store.put("wire", post("wire", "a1", title, text), post("wire", "a2", title, _one_word_changed(text)))
+    assert (report.new, report.duplicates) == (1, 1)
+    assert store.story_of("wire", "a1") == store.story_of("wire", "a2")
+    assert report.merges[0][2].startswith("near-duplicate")
+
+
+def test_a_new_copy_finds_the_text_an_earlier_item_of_its_batch_changed_to(store: Store) -> None:
+    store.feed("site")
+    first_title, first_text = article(41)
+    title, text = article(42, paragraphs=6)
+    store.put("site", post("site", "x", first_title, first_text))
+    report = store.put("site", post("site", "x", title, text), post("site", "y", title, _one_word_changed(text)))
+    assert (report.updated, report.duplicates, report.new) == (1, 1, 0)
+    assert store.story_of("site", "y") == store.story_of("site", "x")
+    # The old text's fingerprint is gone from the index, the new ones are written.
+    bands = store.session.execute(select(models.NearDupBand.item_id)).scalars().all()
+    assert sorted(set(bands)) == sorted({store.session.scalar(select(models.Item.id).where(models.Item.guid == g))
+                                         for g in ("x", "y")})
+
+
+def test_a_batch_reads_and_writes_the_band_index_once(store: Store) -> None:
+    store.feed("origin")
+    store.put("origin", *(post("origin", f"o{n}", *article(100 + n)) for n in range(5)))
+    store.feed("copies")
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731 (conn, cursor, statement, …)
+    engine = store.session.get_bind()
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        report = store.put("copies", *(post("copies", f"c{n}", *article(200 + n)) for n in range(5)),
+                           *(post("copies", f"d{n}", article(100 + n)[0], _one_word_changed(article(100 + n)[1]))
+                             for n in range(5)))
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert (report.new, report.duplicates) == (5, 5)
+    band_reads = [s for s in statements if s.lstrip().startswith("SELECT") and "neardup_bands" in s]
+    band_writes = [s for s in statements if s.lstrip().startswith("INSERT INTO neardup_bands")]
+    assert (len(band_reads), len(band_writes)) == (1, 1)
