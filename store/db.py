@@ -15,7 +15,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x66656564_6D696772  # "feedmigr": a PostgreSQL advisory lock key
 # The head revisions of store/migrations/versions (tests/test_schema_heads.py checks them): a database
 # already there needs no migration, and then alembic, a large import, is not loaded at all.
-SCHEMA_HEADS = frozenset({"0004_item_raw_hash"})
+SCHEMA_HEADS = frozenset({"0005_fingerprint_word_hashes"})
 
 
 def create_db_engine(url: str) -> Engine:

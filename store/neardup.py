@@ -50,53 +50,90 @@ BAND_CHUNK = 384  # bands per index read: 768 parameters, far below any backend'
 _PERMUTATIONS = FULL_BANDS * FULL_ROWS + LEAD_BANDS * LEAD_ROWS
 
 
-def _constants(name: str) -> np.ndarray:
+def _constants(name: str, count: int) -> np.ndarray:
     # Derived from fixed strings, not a RNG stream, so stored fingerprints stay valid forever.
     import numpy as np
 
     return np.array([int.from_bytes(hashlib.blake2b(f"feedrelay-minhash-{name}-{i}".encode(), digest_size=8)
-                                    .digest(), "little") for i in range(_PERMUTATIONS)], dtype=np.uint64)
+                                    .digest(), "little") for i in range(count)], dtype=np.uint64)
 
 
 @cache
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
     """The MinHash permutations' (a, b) multipliers, one entry per permutation."""
-    import numpy as np
-
-    return _constants("a") | np.uint64(1), _constants("b")
+    return _constants("a", _PERMUTATIONS) | 1, _constants("b", _PERMUTATIONS)
 
 
-def shingles(tokens: list[str]) -> set[str]:
+@cache
+def _mixers() -> tuple[np.ndarray, np.ndarray]:
+    """Odd multipliers combining a shingle's word hashes, and a band's rows, into one value."""
+    return _constants("shingle", SHINGLE) | 1, _constants("band", max(FULL_ROWS, LEAD_ROWS)) | 1
+
+
+def shingles(tokens: Sequence[str]) -> set[str]:
     """The word `SHINGLE`-grams of a token list (the whole list if it is shorter)."""
     if len(tokens) < SHINGLE:
         return {" ".join(tokens)} if tokens else set()
     return {" ".join(tokens[i:i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
 
 
-def _digests(values: set[str]) -> dict[str, bytes]:
-    """Each value's 8-byte BLAKE2b digest (a little-endian unsigned 64-bit integer)."""
-    return {v: hashlib.blake2b(v.encode(), digest_size=8).digest() for v in values}
+_WORD_HASHES: dict[str, int] = {}
+WORD_HASH_CACHE = 1 << 17  # words remembered (a few MB); the vocabulary of news text mostly fits
 
 
-def _minhash(digests: list[bytes], a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    # Multiply-shift hashing: ((a*x + b) mod 2**64) >> 32, one row per permutation.
+def _word_hashes(tokens: Sequence[str]) -> list[int]:
+    """Each token's 64-bit BLAKE2b hash, remembered across texts (words recur, shingles rarely)."""
+    known = _WORD_HASHES
+    values = [known.get(token) for token in tokens]
+    if None in values:
+        for i, value in enumerate(values):
+            if value is None:
+                token = tokens[i]
+                values[i] = known[token] = int.from_bytes(
+                    hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+        if len(known) > WORD_HASH_CACHE:
+            known.clear()
+    return values
+
+
+def _shingle_hashes(tokens: Sequence[str]) -> np.ndarray:
+    """One 64-bit hash per word `SHINGLE`-gram, in text order (a repeated shingle repeats its
+    hash, which MinHash's minimum ignores): the words' hashes combined by odd multipliers."""
     import numpy as np
 
-    x = np.frombuffer(b"".join(digests), dtype="<u8").astype(np.uint64)
+    words_ = np.array(_word_hashes(tokens), dtype=np.uint64)
+    mix = _mixers()[0]
+    count = len(tokens) - SHINGLE + 1
+    combined = np.zeros(count, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        mixed = (a[:, None] * x[None, :] + b[:, None]) >> np.uint64(32)
-    return mixed.min(axis=1)
+        for offset in range(SHINGLE):
+            combined = combined + words_[offset:offset + count] * mix[offset]
+    return combined
+
+
+def _minhash(hashes: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # Multiply-shift hashing: ((a*x + b) mod 2**64) >> 32, one row per permutation (the shift is
+    # monotonic, so it is applied to each row's minimum only).
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        mixed = a[:, None] * hashes[None, :]
+        mixed += b[:, None]
+    return mixed.min(axis=1) >> np.uint64(32)
 
 
 def _band_values(signature: np.ndarray, rows: int, first_band: int) -> list[tuple[int, int]]:
+    """(band, value) pairs: each band's `rows` signature entries mixed into a signed 64-bit value."""
     import numpy as np
 
-    bands = signature.astype(np.uint32).reshape(-1, rows)
-    out = []
-    for offset, band in enumerate(bands):
-        value = int.from_bytes(hashlib.blake2b(band.tobytes(), digest_size=8).digest(), "little", signed=True)
-        out.append((first_band + offset, value))
-    return out
+    table = signature.reshape(-1, rows)
+    mix = _mixers()[1]
+    value = np.zeros(len(table), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for row in range(rows):
+            value = (value ^ table[:, row]) * mix[row]
+        value ^= value >> np.uint64(29)  # the high bits' entropy into the low ones
+    return list(zip(range(first_band, first_band + len(table)), value.view(np.int64).tolist(), strict=True))
 
 
 def fingerprint(text: str) -> list[tuple[int, int]]:
@@ -111,21 +148,20 @@ def _analysed(text: str) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
     return tuple(tokens), tuple(fingerprint_tokens(tokens))
 
 
-def fingerprint_tokens(tokens: list[str]) -> list[tuple[int, int]]:
+def fingerprint_tokens(tokens: Sequence[str]) -> list[tuple[int, int]]:
     """`fingerprint` of an already tokenised text."""
     if len(tokens) < MIN_WORDS:
         return []
     full_n = FULL_BANDS * FULL_ROWS
     mult, add = _permutations()
-    digests = _digests(shingles(tokens))
-    full = _minhash(list(digests.values()), mult[:full_n], add[:full_n])
-    bands = _band_values(full, FULL_ROWS, 0)
+    hashes = _shingle_hashes(tokens)
+    bands = _band_values(_minhash(hashes, mult[:full_n], add[:full_n]), FULL_ROWS, 0)
     for offset in LEAD_OFFSETS:
-        window = tokens[offset:offset + LEAD_WORDS]
-        if offset == 0 or len(window) >= MIN_WORDS:
-            # A window's shingles are the whole text's: their digests are already known.
-            lead = _minhash([digests[v] for v in shingles(window)], mult[full_n:], add[full_n:])
-            bands.extend(b for b in _band_values(lead, LEAD_ROWS, FULL_BANDS) if b not in bands)
+        if offset == 0 or len(tokens) - offset >= MIN_WORDS:
+            # A window's shingles are a slice of the whole text's.
+            window = hashes[offset:offset + LEAD_WORDS - SHINGLE + 1]
+            lead = _band_values(_minhash(window, mult[full_n:], add[full_n:]), LEAD_ROWS, FULL_BANDS)
+            bands.extend(b for b in lead if b not in bands)
     return bands
 
 
