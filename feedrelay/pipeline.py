@@ -249,16 +249,17 @@ class Relay:
                 outcome.outcome, outcome.error = "error", str(exc)
         raw = parsed.items[: self.config.defaults.max_items] if parsed else []
         hashes = self.raw_hashes(feed, raw)
-        known = self._known_items(name, raw, hashes, stored.guid_mode)
-        items, reasons = self.clean_items(feed, raw, known)
-
         fetch_warnings = list(outcome.warnings)
 
         def store(session: Session) -> None:  # all or nothing, retried whole on conflicts
             row = session.scalars(_FEED_FOR_UPDATE, {"name": name}).one()
             outcome.new = outcome.duplicates = outcome.updated = outcome.filtered = outcome.retracted = 0
             outcome.warnings = list(fetch_warnings)
-            if parsed is not None and (items or parsed.deleted or feed.complete):
+            if parsed is not None and (raw or parsed.deleted or feed.complete):
+                # Cleaned in the transaction that stores them, so that finding the items stored
+                # before exactly as they come now (their clean values are reused) is one more read.
+                known = known_items(session, row.id, raw, hashes, row.guid_mode)
+                items, reasons = self.clean_items(feed, raw, known)
                 stored = store_items(session, row, items, self.store_policy(session), reasons,
                                      deleted=parsed.deleted, raw_hashes=hashes)
                 _count(outcome, stored)
@@ -301,12 +302,6 @@ class Relay:
                 rules = self.clean_rules[key] = clean_rules(clean)
             known = self._feed_rules[feed.name] = (key, rules)
         return known
-
-    def _known_items(self, name: str, raw: list[Item], hashes: list[str], guid_mode: str) -> dict[int, Item]:
-        """Items of this fetch stored before exactly as they come now (see `known_items`)."""
-        if not raw:
-            return {}
-        return run_transaction(self.sessions, lambda session: known_items(session, name, raw, hashes, guid_mode))
 
     def store_policy(self, session: Session) -> StorePolicy:
         """How this config forms stories and who receives them; built once per Relay (feed rows

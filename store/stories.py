@@ -53,12 +53,9 @@ _INSERT_MERGE = insert(models.Merge.__table__)
 _SET_STORY = (update(_ITEMS).where(_ITEMS.c.id == bindparam("item_id"))
               .values(story_id=bindparam("new_story_id")))
 # A story's representative and its feed, the story row locked as for a change (see NO_KEY_UPDATE).
-_KNOWN = (
-    select(_ITEMS.c.key, _ITEMS.c.raw_hash, _ITEMS.c.data)
-    .join(models.Feed.__table__, models.Feed.__table__.c.id == _ITEMS.c.feed_id)
-    .where(models.Feed.__table__.c.name == bindparam("feed"), _ITEMS.c.key.in_(bindparam("keys", expanding=True)),
-           _ITEMS.c.raw_hash.in_(bindparam("hashes", expanding=True)), _ITEMS.c.status.in_(("active", "filtered")))
-)
+_KNOWN = select(_ITEMS.c.key, _ITEMS.c.raw_hash, _ITEMS.c.data).where(
+    _ITEMS.c.feed_id == bindparam("feed_id"), _ITEMS.c.key.in_(bindparam("keys", expanding=True)),
+    _ITEMS.c.raw_hash.in_(bindparam("hashes", expanding=True)), _ITEMS.c.status.in_(("active", "filtered")))
 _DELETE_STORY = delete(_STORIES).where(_STORIES.c.id == bindparam("story_id"))
 _EXISTING = select(models.Item).where(models.Item.feed_id == bindparam("feed_id"),
                                       models.Item.key.in_(bindparam("keys", expanding=True)))
@@ -231,7 +228,7 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
     return report
 
 
-def known_items(session: Session, feed_name: str, raw: Sequence[Item], raw_hashes: Sequence[str],
+def known_items(session: Session, feed_id: int, raw: Sequence[Item], raw_hashes: Sequence[str],
                 guid_mode: str) -> dict[int, Item]:
     """The clean items already stored for those of `raw` (parsed, not cleaned) that come back
     exactly as they were stored, by position: cleaning them again would give the same values.
@@ -244,7 +241,7 @@ def known_items(session: Session, feed_name: str, raw: Sequence[Item], raw_hashe
     keys = per_feed_keys(list(raw), guid_mode)
     stored: dict[str, tuple[str | None, dict | None]] = {}
     for start in range(0, len(keys), KEY_CHUNK):
-        rows = session.execute(_KNOWN, {"feed": feed_name, "keys": keys[start:start + KEY_CHUNK],
+        rows = session.execute(_KNOWN, {"feed_id": feed_id, "keys": keys[start:start + KEY_CHUNK],
                                         "hashes": list(raw_hashes[start:start + KEY_CHUNK])})
         stored.update((key, (raw_hash, data)) for key, raw_hash, data in rows)
     known = {}
