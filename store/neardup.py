@@ -165,18 +165,26 @@ def fingerprint_tokens(tokens: Sequence[str]) -> list[tuple[int, int]]:
     return bands
 
 
-def band_query(count: int, columns: str = "item_id") -> TextClause:
-    """`columns` of the rows in any of `count` bands (params b0, v0, b1, v1, …): one primary-key
-    probe per band, as an OR of equalities that SQLite and PostgreSQL both answer from the index
-    (a row-value IN makes SQLite scan). Plain SQL text, built once per count: building the
+def band_query(count: int) -> TextClause:
+    """Items sharing any of `count` bands (params b0, v0, b1, v1, …): one primary-key probe per
+    band, as an OR of equalities that SQLite and PostgreSQL both answer from the index (a
+    row-value IN makes SQLite scan). Plain SQL text, built once per count: building the
     expression tree per lookup cost more than the lookup itself."""
-    return _band_query(count, columns)
+    return _band_query(count)
 
 
 @cache
-def _band_query(count: int, columns: str) -> TextClause:
+def _band_query(count: int) -> TextClause:
     terms = " OR ".join(f"(band = :b{i} AND value = :v{i})" for i in range(count))
-    return text(f"SELECT {columns} FROM neardup_bands WHERE {terms}")
+    return text(f"SELECT item_id FROM neardup_bands WHERE {terms}")
+
+
+@cache
+def _band_rows_sql(count: int, qmark: bool) -> str:
+    """`band_query` for `count` bands with positional DBAPI placeholders (sqlite3 `?`, psycopg `%s`)."""
+    mark = "?" if qmark else "%s"
+    terms = " OR ".join(f"(band = {mark} AND value = {mark})" for _ in range(count))
+    return f"SELECT band, value, item_id FROM neardup_bands WHERE {terms}"
 
 
 def band_params(bands: list[tuple[int, int]]) -> dict[str, int]:
@@ -349,12 +357,17 @@ class NearDuplicateBatch:
         wanted = sorted({band for _, bands in self.analysed.values() for band in bands})
         self.read = set(wanted)
         lock_bands(session, wanted)
+        # Plain DBAPI statements: at hundreds of parameters per batch, SQLAlchemy's processing of
+        # each one cost more than the index lookups and inserts themselves.
+        connection = session.connection()
+        self.qmark = connection.dialect.paramstyle == "qmark"
         for start in range(0, len(wanted), BAND_CHUNK):
             chunk = wanted[start:start + BAND_CHUNK]
-            # Padded with its last band to a multiple of 32: a few statement shapes, compiled once.
+            # Padded with its last band to a multiple of 32: a few statement shapes, prepared once.
             chunk += chunk[-1:] * (-len(chunk) % 32)
-            for band, value, item_id in session.execute(band_query(len(chunk), "band, value, item_id"),
-                                                        band_params(chunk)):
+            rows = connection.exec_driver_sql(_band_rows_sql(len(chunk), self.qmark),
+                                              tuple(number for band in chunk for number in band))
+            for band, value, item_id in rows:
                 self.items.setdefault((band, value), set()).add(item_id)
 
     def find(self, session: Session, item: Item, row: models.Item) -> tuple[int, float, str] | None:
@@ -395,11 +408,12 @@ class NearDuplicateBatch:
 
     def flush(self, session: Session) -> None:
         """Write the fingerprints remembered since the last flush (one statement)."""
-        rows = [{"band": band, "value": value, "item_id": item_id}
-                for item_id, bands in self.pending.items() for band, value in bands]
+        rows = [(band, value, item_id) for item_id, bands in self.pending.items() for band, value in bands]
         self.pending.clear()
         if rows:
-            session.execute(_INSERT_BANDS, rows)
+            mark = "?" if self.qmark else "%s"
+            session.connection().exec_driver_sql(
+                f"INSERT INTO neardup_bands (band, value, item_id) VALUES ({mark}, {mark}, {mark})", rows)
 
 
 def load_candidates(session: Session, hits: dict[int, int]) -> list[Candidate]:
