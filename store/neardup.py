@@ -22,12 +22,12 @@ merges.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import TextClause, bindparam, delete, insert, select, text
+from sqlalchemy import Connection, TextClause, bindparam, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from feedrelay.items import Item
@@ -177,14 +177,6 @@ def band_query(count: int) -> TextClause:
 def _band_query(count: int) -> TextClause:
     terms = " OR ".join(f"(band = :b{i} AND value = :v{i})" for i in range(count))
     return text(f"SELECT item_id FROM neardup_bands WHERE {terms}")
-
-
-@cache
-def _band_rows_sql(count: int, qmark: bool) -> str:
-    """`band_query` for `count` bands with positional DBAPI placeholders (sqlite3 `?`, psycopg `%s`)."""
-    mark = "?" if qmark else "%s"
-    terms = " OR ".join(f"(band = {mark} AND value = {mark})" for _ in range(count))
-    return f"SELECT band, value, item_id FROM neardup_bands WHERE {terms}"
 
 
 def band_params(bands: list[tuple[int, int]]) -> dict[str, int]:
@@ -357,18 +349,8 @@ class NearDuplicateBatch:
         wanted = sorted({band for _, bands in self.analysed.values() for band in bands})
         self.read = set(wanted)
         lock_bands(session, wanted)
-        # Plain DBAPI statements: at hundreds of parameters per batch, SQLAlchemy's processing of
-        # each one cost more than the index lookups and inserts themselves.
-        connection = session.connection()
-        self.qmark = connection.dialect.paramstyle == "qmark"
-        for start in range(0, len(wanted), BAND_CHUNK):
-            chunk = wanted[start:start + BAND_CHUNK]
-            # Padded with its last band to a multiple of 32: a few statement shapes, prepared once.
-            chunk += chunk[-1:] * (-len(chunk) % 32)
-            rows = connection.exec_driver_sql(_band_rows_sql(len(chunk), self.qmark),
-                                              tuple(number for band in chunk for number in band))
-            for band, value, item_id in rows:
-                self.items.setdefault((band, value), set()).add(item_id)
+        for band, value, item_id in _read_bands(session.connection(), wanted):
+            self.items.setdefault((band, value), set()).add(item_id)
 
     def find(self, session: Session, item: Item, row: models.Item) -> tuple[int, float, str] | None:
         """`NearDuplicates.find`, from the band map (the index itself for a text not read up front)."""
@@ -411,9 +393,45 @@ class NearDuplicateBatch:
         rows = [(band, value, item_id) for item_id, bands in self.pending.items() for band, value in bands]
         self.pending.clear()
         if rows:
-            mark = "?" if self.qmark else "%s"
-            session.connection().exec_driver_sql(
-                f"INSERT INTO neardup_bands (band, value, item_id) VALUES ({mark}, {mark}, {mark})", rows)
+            _write_bands(session.connection(), rows)
+
+
+# A batch's band-index reads and writes are plain DBAPI statements: with hundreds of parameters,
+# SQLAlchemy's processing of each cost more than the lookups and inserts themselves. PostgreSQL
+# takes the bands as arrays (an OR of hundreds of terms costs it more to plan than to run);
+# SQLite answers an OR of primary-key equalities from the index (a row-value IN would scan).
+_PG_READ_BANDS = ("SELECT b.band, b.value, b.item_id FROM neardup_bands AS b "
+                  "JOIN unnest(%s::smallint[], %s::bigint[]) AS q(band, value) ON b.band = q.band AND b.value = q.value")
+_PG_WRITE_BANDS = ("INSERT INTO neardup_bands (band, value, item_id) "
+                   "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bigint[])")
+
+
+def _read_bands(connection: Connection, bands: list[tuple[int, int]]) -> Iterable[tuple[int, int, int]]:
+    """The index rows (band, value, item id) in any of `bands`."""
+    if not bands:
+        return
+    if connection.dialect.name == "postgresql":
+        yield from connection.exec_driver_sql(_PG_READ_BANDS, ([b for b, _ in bands], [v for _, v in bands]))
+        return
+    for start in range(0, len(bands), BAND_CHUNK):
+        chunk = bands[start:start + BAND_CHUNK]
+        chunk += chunk[-1:] * (-len(chunk) % 32)  # padded with its last band: a few statement shapes
+        yield from connection.exec_driver_sql(_sqlite_read_bands(len(chunk)),
+                                              tuple(number for band in chunk for number in band))
+
+
+def _write_bands(connection: Connection, rows: list[tuple[int, int, int]]) -> None:
+    """Insert index rows (band, value, item id)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(_PG_WRITE_BANDS, tuple(list(column) for column in zip(*rows, strict=True)))
+    else:
+        connection.exec_driver_sql("INSERT INTO neardup_bands (band, value, item_id) VALUES (?, ?, ?)", rows)
+
+
+@cache
+def _sqlite_read_bands(count: int) -> str:
+    terms = " OR ".join("(band = ? AND value = ?)" for _ in range(count))
+    return f"SELECT band, value, item_id FROM neardup_bands WHERE {terms}"
 
 
 def load_candidates(session: Session, hits: dict[int, int]) -> list[Candidate]:
