@@ -11,12 +11,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alembic import command
 from sqlalchemy import select
 
 from store import models
-from store.db import alembic_config, open_database
+from store.db import open_database
 from store.neardup import FULL_BANDS, LEAD_BANDS, fingerprint
+from tests.support.migrations import move_schema
 from tests.test_dedup import article
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,10 +50,7 @@ def test_the_migration_keeps_the_older_fingerprint_exactly() -> None:
 
 def test_upgrade_recomputes_stored_bands_and_downgrade_restores_them(tmp_path: Path) -> None:
     engine, sessions = open_database(f"sqlite:///{tmp_path / 'bands.db'}")
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0004_item_raw_hash")
+    move_schema(engine, "0004_item_raw_hash")
     texts = {n: article(500 + n)[1] for n in range(4)}
     texts[4] = "too short to fingerprint"
     with sessions.begin() as session:
@@ -79,11 +76,9 @@ def test_upgrade_recomputes_stored_bands_and_downgrade_restores_them(tmp_path: P
         return result
 
     before = stored()
-    for direction, expected in (("upgrade", fingerprint), ("downgrade", MIGRATION.blake2b_shingle_fingerprint)):
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            getattr(command, direction)(config, "0005_fingerprint_word_hashes" if direction == "upgrade"
-                                        else "0004_item_raw_hash")
+    for revision, up, expected in (("0005_fingerprint_word_hashes", True, fingerprint),
+                                   ("0004_item_raw_hash", False, MIGRATION.blake2b_shingle_fingerprint)):
+        move_schema(engine, revision, up=up)
         after = stored()
         assert after == {text: set(expected(text)) for text in texts.values() if expected(text)}
     assert after == {text: bands for text, bands in before.items() if text != texts[4]}

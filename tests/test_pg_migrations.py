@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from store.db import alembic_config, open_database
+from store.db import open_database
 from store.models import Base
+from tests.support.migrations import move_schema
 from tests.support.postgres import fresh_database
 
 
@@ -30,10 +30,7 @@ def test_migrations_downgrade_and_upgrade_again_on_postgres() -> None:
     with fresh_database() as url:
         engine, _ = open_database(url)
         try:
-            config = alembic_config()
-            with engine.begin() as connection:
-                config.attributes["connection"] = connection
-                command.downgrade(config, "base")
+            move_schema(engine, "base")
             with engine.connect() as connection:
                 assert "feeds" not in inspect(connection).get_table_names()
             open_database(url)[0].dispose()  # upgrades again

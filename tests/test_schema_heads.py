@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from store.db import SCHEMA_HEADS, alembic_config, open_database, schema_revisions
 from store.models import Base
+from tests.support.migrations import move_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,10 +34,7 @@ def test_up_to_date_database_opens_without_alembic(tmp_path: Path) -> None:
 
 def test_database_behind_is_upgraded(tmp_path: Path) -> None:
     engine, _ = open_database(f"sqlite:///{tmp_path / 'behind.db'}")
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0002_neardup")
+    move_schema(engine, "0002_neardup")
     with engine.connect() as connection:
         assert schema_revisions(connection) == {"0002_neardup"}
     engine.dispose()
