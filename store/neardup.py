@@ -187,6 +187,11 @@ def band_params(bands: list[tuple[int, int]]) -> dict[str, int]:
     return params
 
 
+MAX_BAND_LOCKS = 1024
+# Outside the bucket keys' range (below 2**62); "feedband".
+BAND_LOCK_ALL = 0x66656564_62616E64
+_LOCK_ALL_BANDS = text("SELECT pg_advisory_xact_lock(:key)")
+_LOCK_ALL_BANDS_SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)")
 _LOCK_BANDS = text(
     "SELECT pg_advisory_xact_lock(k) FROM "
     "(SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered"
@@ -201,11 +206,29 @@ def lock_bands(session: Session, bands: list[tuple[int, int]]) -> None:
     story, not two. Unrelated items share no bucket and never wait for each other. Locks are
     taken in sorted order (no lock-order deadlock) and released at commit. SQLite needs none:
     one daemon writes at a time.
+
+    PostgreSQL's lock table is small and shared (64 locks per connection by default): a
+    transaction that would hold more than `MAX_BAND_LOCKS` bucket locks (a feed's first fetch
+    of a few hundred items) takes one lock on every bucket instead — `BAND_LOCK_ALL`, which
+    the transactions locking single buckets hold shared — and so runs alone among them.
     """
     if session.get_bind().dialect.name != "postgresql":
         return
     keys = sorted({(band * 1_000_003 + value) % (1 << 62) for band, value in bands})
+    transaction = session.get_transaction()
+    state = session.info.get("band_locks")
+    if state is None or state[0] is not transaction:
+        state = session.info["band_locks"] = [transaction, 0]  # this transaction's bucket locks
+    if state[1] < 0:  # it holds every bucket already
+        return
+    if state[1] + len(keys) > MAX_BAND_LOCKS:
+        session.execute(_LOCK_ALL_BANDS, {"key": BAND_LOCK_ALL})
+        state[1] = -1
+        return
+    if state[1] == 0:
+        session.execute(_LOCK_ALL_BANDS_SHARED, {"key": BAND_LOCK_ALL})
     session.execute(_LOCK_BANDS, {"keys": keys})
+    state[1] += len(keys)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bench.textgen import TextGen
@@ -19,7 +20,15 @@ from feedrelay.items import Item
 from ingest.parse import parse_feed
 from store import models
 from store.db import open_database
-from store.neardup import NearDuplicates, band_params, band_query, fingerprint
+from store.neardup import (
+    FULL_BANDS,
+    MAX_BAND_LOCKS,
+    NearDuplicates,
+    band_params,
+    band_query,
+    fingerprint,
+    lock_bands,
+)
 from store.retention import prune
 from store.stories import StorePolicy, StoreReport, store_items
 from tests.support.postgres import fresh_database
@@ -402,3 +411,38 @@ def test_a_batch_reads_and_writes_the_band_index_once(store: Store) -> None:
     band_reads = [s for s in statements if s.lstrip().startswith("SELECT") and "neardup_bands" in s]
     band_writes = [s for s in statements if s.lstrip().startswith("INSERT INTO neardup_bands")]
     assert (len(band_reads), len(band_writes)) == (1, 1)
+
+
+# ---- PostgreSQL's lock table: a batch of many new items locks every bucket with one lock ----
+
+def test_a_first_fetch_of_a_thousand_items_is_stored(store: Store) -> None:
+    # One advisory lock per bucket would be ~32,000 locks: "out of shared memory" on PostgreSQL.
+    store.feed("archive")
+    report = store.put("archive", *(post("archive", f"a{n}", *article(3000 + n, paragraphs=2)) for n in range(1000)))
+    assert report.new == 1000
+    assert store.session.scalar(select(func.count(func.distinct(models.NearDupBand.item_id)))) == 1000
+
+
+def test_a_batch_holding_every_bucket_keeps_single_bucket_lockers_waiting() -> None:
+    with fresh_database("feedrelay_band_locks") as url:
+        engine, sessions = open_database(url)
+        try:
+            many = [(band, value) for value in range(100) for band in range(FULL_BANDS)]
+            elsewhere = [(band, 10_000 + band) for band in range(3)]  # buckets `many` does not touch
+            assert len(many) > MAX_BAND_LOCKS
+            with sessions.begin() as big:
+                lock_bands(big, many)  # every bucket, with one exclusive lock, until commit
+                with sessions.begin() as small:
+                    small.execute(text("SET LOCAL lock_timeout = '300ms'"))
+                    with pytest.raises(OperationalError, match="lock timeout"):
+                        lock_bands(small, elsewhere)
+                    small.rollback()
+            with sessions.begin() as small, sessions.begin() as other:
+                lock_bands(small, elsewhere)  # its buckets, and the every-bucket lock shared:
+                lock_bands(other, many[:3])  # another single-bucket locker does not wait,
+                other.execute(text("SET LOCAL lock_timeout = '300ms'"))
+                with pytest.raises(OperationalError, match="lock timeout"):
+                    lock_bands(other, many)  # one wanting every bucket does
+                other.rollback()
+        finally:
+            engine.dispose()

@@ -23,7 +23,7 @@ down_revision = "0004_item_raw_hash"
 branch_labels = None
 depends_on = None
 
-CHUNK = 500
+CHUNK = 2000
 ITEMS = sa.table("items", sa.column("id", sa.Integer), sa.column("data", sa.JSON))
 BANDS = sa.table("neardup_bands", sa.column("band", sa.SmallInteger), sa.column("value", sa.BigInteger),
                  sa.column("item_id", sa.Integer))
@@ -38,14 +38,14 @@ def downgrade() -> None:
 
 
 def _recompute(fingerprint_of: Callable[[str], list[tuple[int, int]]]) -> None:
-    """Replace the bands of every item that has some, chunk by chunk, from its stored text."""
+    """Replace the bands of every item that has some with those of its stored text."""
     bind = op.get_bind()
     ids = sorted(bind.execute(sa.select(BANDS.c.item_id).distinct()).scalars())
+    bind.execute(BANDS.delete())
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         texts = {item_id: ((data or {}).get("text") or "")
                  for item_id, data in bind.execute(sa.select(ITEMS.c.id, ITEMS.c.data).where(ITEMS.c.id.in_(chunk)))}
-        bind.execute(BANDS.delete().where(BANDS.c.item_id.in_(chunk)))
         rows = [{"band": band, "value": value, "item_id": item_id}
                 for item_id in chunk for band, value in fingerprint_of(texts.get(item_id, ""))]
         if rows:
