@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.retry import retrying
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -67,8 +69,9 @@ def migrate(engine: Engine) -> None:
 
 
 def open_database(url: str, *, upgrade: bool = True) -> tuple[Engine, sessionmaker[Session]]:
-    """Create the engine for `url`, apply migrations, and return it with a session factory."""
+    """Create the engine for `url`, apply migrations (each attempt in one transaction, retried
+    like `run_transaction`), and return it with a session factory."""
     engine = create_db_engine(url)
-    if upgrade:
-        migrate(engine)
+    if upgrade:  # a connection dropped while starting (a server restarting) is tried again
+        retrying(lambda: migrate(engine))
     return engine, sessionmaker(engine, expire_on_commit=False)

@@ -61,10 +61,19 @@ def run_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T
 
     Waits grow exponentially (with jitter) between attempts; the last error is raised.
     """
+    def attempt() -> T:
+        with _turn(sessions), sessions.begin() as session:
+            return work(session)
+
+    return retrying(attempt, attempts=attempts, delay=delay)
+
+
+def retrying(work: Callable[[], T], *, attempts: int = 8, delay: float = 0.05) -> T:
+    """Call `work()` (which must apply all or nothing); on a retryable database error, call it
+    again after a growing, jittered wait; the last error is raised."""
     for attempt in range(1, attempts + 1):
         try:
-            with _turn(sessions), sessions.begin() as session:
-                return work(session)
+            return work()
         except DBAPIError as exc:
             if attempt == attempts or not is_retryable(exc):
                 raise
