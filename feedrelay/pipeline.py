@@ -184,7 +184,11 @@ class Relay:
                                 "disabled_reason": None, "configured": feed.enabled})
             elif row.configured != feed.enabled:
                 changed.append({"id": row.id, "configured": feed.enabled})
-        changed += [{"id": row.id, "configured": False} for row in rows.values() if row.configured]  # removed
+        removed = sorted(name for name, row in rows.items() if row.configured)
+        changed += [{"id": rows[name].id, "configured": False} for name in removed]
+        if removed:  # the marker is shared: workers with different configs must hear of it
+            log.warning("%d feed(s) not in this config are no longer polled by any worker: %s%s", len(removed),
+                        ", ".join(removed[:10]), " …" if len(removed) > 10 else "")
         if new:
             session.execute(insert(models.Feed), new)
         if changed:
