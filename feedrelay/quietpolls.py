@@ -36,14 +36,12 @@ class StoredState:
     last_modified: str | None
     body_hash: str | None
     interval_s: int | None
-    guid_mode: str = "guid"
 
 
 def read_state(session: Session, name: str) -> StoredState:
-    """The feed's URL, validators, remembered interval and identity mode (one Core SELECT)."""
+    """The feed's URL, validators and remembered interval (one Core SELECT)."""
     row = session.execute(
-        select(Feed.c.url, Feed.c.etag, Feed.c.last_modified, Feed.c.body_hash, Feed.c.interval_s,
-               Feed.c.guid_mode)
+        select(Feed.c.url, Feed.c.etag, Feed.c.last_modified, Feed.c.body_hash, Feed.c.interval_s)
         .where(Feed.c.name == name)
     ).one()
     return StoredState(*row)
@@ -54,8 +52,7 @@ def read_states(session: Session, names: list[str], chunk: int = 500) -> dict[st
     states: dict[str, StoredState] = {}
     for start in range(0, len(names), chunk):
         rows = session.execute(
-            select(Feed.c.name, Feed.c.url, Feed.c.etag, Feed.c.last_modified, Feed.c.body_hash, Feed.c.interval_s,
-                   Feed.c.guid_mode)
+            select(Feed.c.name, Feed.c.url, Feed.c.etag, Feed.c.last_modified, Feed.c.body_hash, Feed.c.interval_s)
             .where(Feed.c.name.in_(names[start:start + chunk]))
         )
         states.update((name, StoredState(*rest)) for name, *rest in rows)

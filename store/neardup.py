@@ -289,7 +289,7 @@ class NearDuplicates:
         """The best of `candidates` that `accepts` the item (`tokens`: its words), or None."""
         if not candidates:
             return None
-        mine = shingles(list(tokens))
+        mine = shingles(tokens)
         best: tuple[float, Candidate, Similarity] | None = None
         for candidate in candidates:
             common: set[str] = set()

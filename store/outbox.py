@@ -80,8 +80,6 @@ _MOVE_PUBLICATION = (
 )
 
 
-
-
 _RENEW_MANY = (
     update(_DELIVERIES)
     .where(_DELIVERIES.c.id.in_(bindparam("delivery_ids", expanding=True)),
@@ -131,10 +129,6 @@ def remote_refs(session: Session, story_ids: list[int], target: str) -> dict[int
         return {}
     rows = session.execute(_REMOTE_REFS, {"target": target, "story_ids": story_ids})
     return {story_id: ref for story_id, ref in rows}
-
-
-
-
 
 
 def mark_done(session: Session, delivery_id: int, ref: str | None, now: datetime) -> bool:

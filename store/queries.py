@@ -44,8 +44,6 @@ def _entry(row) -> Entry:  # type: ignore[no-untyped-def]
     )
 
 
-
-
 def entries_for(session: Session, story_ids: list[int]) -> list[Entry]:
     """The current revision of each story as a target receives it (in the order given, skipping
     stories without an item), one query."""

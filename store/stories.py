@@ -52,7 +52,6 @@ _INSERT_STORY = insert(_STORIES).returning(_STORIES.c.id)
 _INSERT_MERGE = insert(models.Merge.__table__)
 _SET_STORY = (update(_ITEMS).where(_ITEMS.c.id == bindparam("item_id"))
               .values(story_id=bindparam("new_story_id")))
-# A story's representative and its feed, the story row locked as for a change (see NO_KEY_UPDATE).
 _KNOWN = select(_ITEMS.c.key, _ITEMS.c.raw_hash, _ITEMS.c.data).where(
     _ITEMS.c.feed_id == bindparam("feed_id"), _ITEMS.c.key.in_(bindparam("keys", expanding=True)),
     _ITEMS.c.raw_hash.in_(bindparam("hashes", expanding=True)), _ITEMS.c.status.in_(("active", "filtered")))
@@ -63,6 +62,7 @@ _KNOWN_LINKS = select(func.count(func.distinct(_ITEMS.c.url_hash))).where(
     _ITEMS.c.feed_id == bindparam("feed_id"), _ITEMS.c.url_hash.in_(bindparam("links", expanding=True)))
 _STORY_TEXTS = (select(_ITEMS.c.feed_id, _ITEMS.c.title, _ITEMS.c.data)
                 .where(_ITEMS.c.story_id == bindparam("story_id"), _ITEMS.c.status == "active").limit(8))
+# A story's representative and its feed, the story row locked as for a change (see NO_KEY_UPDATE).
 _REPRESENTATIVE = (
     select(_STORIES.c.representative_item_id, _STORIES.c.retracted, _ITEMS.c.feed_id)
     .outerjoin(_ITEMS, _ITEMS.c.id == _STORIES.c.representative_item_id)
