@@ -369,20 +369,25 @@ class NearDuplicateBatch:
         self.items: dict[tuple[int, int], set[int]] = {}  # band -> ids of the items in it
         self.pending: dict[int, list[tuple[int, int]]] = {}  # item id -> bands not yet written
         self.analysed = {text: _analysed(text) for text in texts}
-        wanted = sorted({band for _, bands in self.analysed.values() for band in bands})
-        self.read = set(wanted)
+        self.read: set[tuple[int, int]] = set()  # bands whose index rows are in the map
+        self._read(session, {band for _, bands in self.analysed.values() for band in bands})
+
+    def _read(self, session: Session, bands: set[tuple[int, int]]) -> None:
+        """Lock (on PostgreSQL) and read into the map the index rows of `bands` not read yet."""
+        wanted = sorted(bands - self.read)
+        if not wanted:
+            return
+        self.read.update(wanted)
         lock_bands(session, wanted)
         for band, value, item_id in _read_bands(session.connection(), wanted):
             self.items.setdefault((band, value), set()).add(item_id)
 
     def find(self, session: Session, item: Item, row: models.Item) -> tuple[int, float, str] | None:
-        """`NearDuplicates.find`, from the band map (the index itself for a text not read up front)."""
+        """`NearDuplicates.find`, from the band map (a text not named up front has its bands read now)."""
         tokens, fingerprinted = self.analysed.get(item.text) or _analysed(item.text)
         if not fingerprinted:
             return None
-        if not self.read.issuperset(fingerprinted):
-            self.flush(session)
-            return self.finder.find(session, item, row)
+        self._read(session, set(fingerprinted))
         hits: dict[int, int] = {}
         for band in fingerprinted:
             for item_id in self.items.get(band, ()):

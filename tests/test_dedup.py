@@ -446,3 +446,15 @@ def test_a_batch_holding_every_bucket_keeps_single_bucket_lockers_waiting() -> N
                 other.rollback()
         finally:
             engine.dispose()
+
+
+def test_a_batch_finds_a_copy_whose_text_it_was_not_given_up_front(store: Store) -> None:
+    store.feed("origin")
+    title, text = article(61, paragraphs=6)
+    store.put("origin", post("origin", "o1", title, text))
+    store.feed("copies")
+    store.put("copies", post("copies", "c0", *article(62)))
+    copy = store.session.scalars(select(models.Item).where(models.Item.guid == "c0")).one()
+    batch = store.policy.near_duplicate.batch(store.session, [])  # type: ignore[union-attr]
+    match = batch.find(store.session, post("copies", "c1", title, _one_word_changed(text)), copy)
+    assert match is not None and match[0] == store.story_of("origin", "o1")
