@@ -59,6 +59,9 @@ _HIGH = "[" + re.escape("".join(_AS_BYTE)) + "]"
 _SEQUENCE = f"[\u00c2-\u00df]{_CONT}|[\u00e0-\u00ef]{_CONT}{{2}}|[\u00f0-\u00f4]{_CONT}{{3}}"
 # A run of UTF-8 sequences read as cp1252, not touching other such characters (real Latin-1 text).
 _MOJIBAKE = re.compile(f"(?<!{_HIGH})(?:{_SEQUENCE})+(?!{_HIGH})")
+# Every match of _MOJIBAKE starts with a lead and a continuation; searching for that pair first
+# is ~10x cheaper than the full pattern on text that has none (most feeds).
+_MOJIBAKE_START = re.compile(f"[\u00c2-\u00f4]{_CONT}")
 
 
 def codec_name(label: str | None) -> str | None:
@@ -116,6 +119,8 @@ def _mostly_utf8(body: bytes) -> str | None:
 
 def repair_mojibake(text: str) -> tuple[str, int]:
     """Undo UTF-8 text that was decoded as cp1252/Latin-1 and encoded again; returns (text, repairs)."""
+    if not _MOJIBAKE_START.search(text):
+        return text, 0
     repairs = 0
 
     def fix(match: re.Match[str]) -> str:
