@@ -25,6 +25,7 @@ from store.claim import acquire_lease, record_time, recorded_time, release_lease
 from store.outbox import (
     claim_deliveries,
     mark_done,
+    mark_done_many,
     mark_failed,
     remote_refs,
     renew_leases,
@@ -145,8 +146,10 @@ def _deliver_local(sessions: sessionmaker[Session], name: str, target: Target, c
                 break
 
     def record(session: Session) -> None:
+        mark_done_many(session, [(i, r) for i, r in results if not isinstance(r, TargetError)], utcnow())
         for delivery_id, result in results:
-            _record(session, delivery_id, result)
+            if isinstance(result, TargetError):
+                _record(session, delivery_id, result)
 
     run_transaction(sessions, record)
     for _, result in results:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from store import models
 from store.claim import lock_rows
-from store.upsert import insert_ignore
+from store.upsert import upsert_many
 
 MAX_BACKOFF = timedelta(hours=1)
 
@@ -64,20 +65,20 @@ class PendingDelivery(NamedTuple):
 
 
 _DELIVERIES = models.Delivery.__table__
-# Core statements built once: the delivery loop runs them for every row it sends.
+# Core statements built once: the delivery loop runs them for every batch it sends.
+_PENDING = (
+    select(_DELIVERIES.c.id, _DELIVERIES.c.story_id, _DELIVERIES.c.target, _DELIVERIES.c.revision)
+    .where(_DELIVERIES.c.id.in_(bindparam("delivery_ids", expanding=True)), _DELIVERIES.c.state == "pending")
+    .order_by(_DELIVERIES.c.id)
+    .with_for_update()
+)
 _FINISH = (
     update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("delivery_id"), _DELIVERIES.c.state == "pending")
+    .where(_DELIVERIES.c.id == bindparam("delivery_id"))
     .values(state="done", remote_ref=bindparam("ref"), done_at=bindparam("now"),
             attempts=_DELIVERIES.c.attempts + 1, last_error=None, lease_owner=None, lease_until=None)
-    .returning(_DELIVERIES.c.story_id, _DELIVERIES.c.target, _DELIVERIES.c.revision)
 )
 _PUBLICATIONS = models.Publication.__table__
-_MOVE_PUBLICATION = (
-    update(_PUBLICATIONS)
-    .where(_PUBLICATIONS.c.story_id == bindparam("of_story"), _PUBLICATIONS.c.target == bindparam("of_target"))
-    .values(remote_ref=bindparam("ref"), revision=bindparam("new_revision"), updated_at=bindparam("now"))
-)
 
 
 _RENEW_MANY = (
@@ -134,16 +135,26 @@ def remote_refs(session: Session, story_ids: list[int], target: str) -> dict[int
 def mark_done(session: Session, delivery_id: int, ref: str | None, now: datetime) -> bool:
     """Record a successful delivery and where the story now lives on the target; False (nothing
     written) when the row is no longer pending (another worker finished it)."""
-    row = session.execute(_FINISH, {"delivery_id": delivery_id, "ref": ref, "now": now}).first()
-    if row is None:
-        return False
-    story_id, target, revision = row
-    if not insert_ignore(session, models.Publication,
-                         dict(story_id=story_id, target=target, remote_ref=ref, revision=revision,
-                              updated_at=now), ("story_id", "target")):
-        session.execute(_MOVE_PUBLICATION, {"of_story": story_id, "of_target": target, "ref": ref,
-                                            "new_revision": revision, "now": now})
-    return True
+    return delivery_id in mark_done_many(session, [(delivery_id, ref)], now)
+
+
+def mark_done_many(session: Session, results: Sequence[tuple[int, str | None]], now: datetime) -> set[int]:
+    """`mark_done` for a batch of (delivery id, remote ref), in three statements whatever the
+    count; the ids recorded (a row no longer pending is left as another worker finished it)."""
+    refs = dict(results)
+    if not refs:
+        return set()
+    pending = session.execute(_PENDING, {"delivery_ids": sorted(refs)}).all()  # locked until commit
+    if not pending:
+        return set()
+    session.execute(_FINISH, [{"delivery_id": row.id, "ref": refs[row.id], "now": now} for row in pending])
+    finished = {row.id: row for row in pending}
+    upsert_many(session, models.Publication, [
+        dict(story_id=row.story_id, target=row.target, remote_ref=refs[delivery_id], revision=row.revision,
+             updated_at=now)
+        for delivery_id in refs if (row := finished.get(delivery_id)) is not None
+    ], ("story_id", "target"), ("remote_ref", "revision", "updated_at"))
+    return set(finished)
 
 
 def mark_failed(session: Session, delivery: models.Delivery, error: str, now: datetime, *,

@@ -45,6 +45,22 @@ def insert_many_returning(session: Session, model: type[Any], rows: list[dict[st
     return list(session.execute(statement, rows))
 
 
+def upsert_many(session: Session, model: type[Any], rows: list[dict[str, Any]], conflict: Sequence[str],
+                updated: Sequence[str]) -> None:
+    """Insert each row, or where one with the same `conflict` columns exists, set its `updated`
+    columns to the row's values (`INSERT … ON CONFLICT DO UPDATE`); rows apply in order."""
+    if rows:
+        session.execute(_upsert_statement(session.get_bind().dialect.name, model.__table__, tuple(conflict),
+                                          tuple(updated)), rows)
+
+
+@cache
+def _upsert_statement(dialect: str, table: Table, conflict: tuple[str, ...], updated: tuple[str, ...]) -> Insert:
+    statement = _DIALECTS[dialect](table)
+    return statement.on_conflict_do_update(index_elements=list(conflict),
+                                           set_={name: statement.excluded[name] for name in updated})
+
+
 @cache
 def _returning_statement(dialect: str, table: Table, conflict: tuple[str, ...], columns: tuple[str, ...]) -> Insert:
     statement = _DIALECTS[dialect](table).on_conflict_do_nothing(index_elements=list(conflict))

@@ -15,6 +15,7 @@ from feedrelay.publishing import publish_pending
 from publish.base import TargetError
 from store import models
 from store.db import open_database
+from store.outbox import mark_done, mark_done_many
 from store.stories import StorePolicy, store_items
 from tests.support.counting import CountingTarget
 
@@ -123,3 +124,32 @@ def test_an_older_revision_in_the_same_batch_is_superseded(sessions) -> None:  #
         first = session.scalars(select(models.Story.id).order_by(models.Story.id)).first()
     assert target.delivered[(first, 2)] == 1 and (first, 1) not in target.delivered
     assert states(sessions) == {"done": STORIES, "superseded": 1}
+
+
+def test_recording_a_batch_skips_rows_finished_elsewhere_and_moves_publications(sessions) -> None:  # type: ignore[no-untyped-def]
+    now = utcnow()
+    with sessions.begin() as session:
+        ids = sorted(session.scalars(select(models.Delivery.id)))
+        assert mark_done(session, ids[0], "theirs", now)  # another worker finished this row first
+    statements: list[str] = []
+    event.listen(sessions.kw["bind"], "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with sessions.begin() as session:
+        done = mark_done_many(session, [(i, f"ref-{i}") for i in ids], now)
+    assert done == set(ids[1:])
+    assert len(statements) == 3  # read the pending rows, finish them, upsert publications
+    with sessions.begin() as session:  # a later revision of the first story moves its publication
+        story = session.get(models.Story, session.get(models.Delivery, ids[1]).story_id)
+        story.revision = 2
+        session.add(models.Delivery(story_id=story.id, target="local", revision=2, state="pending", attempts=0,
+                                    next_attempt_at=now, created_at=now))
+        session.flush()
+        newest = session.scalar(select(func.max(models.Delivery.id)))
+        assert mark_done_many(session, [(newest, "moved")], now) == {newest}
+    with sessions() as session:
+        refs = {d.id: d.remote_ref for d in session.scalars(select(models.Delivery))}
+        published = {p.story_id: (p.remote_ref, p.revision) for p in session.scalars(select(models.Publication))}
+        first_story = session.get(models.Delivery, ids[0]).story_id
+    assert refs[ids[0]] == "theirs" and published[first_story] == ("theirs", 1)
+    assert [refs[i] for i in ids[1:]] == [f"ref-{i}" for i in ids[1:]]
+    assert published[story.id] == ("moved", 2)
+    assert len(published) == STORIES
