@@ -13,12 +13,13 @@ from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple, Protocol
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from feedrelay.items import Item, utcnow
 from ingest.urls import canonical_url
 from store import models
+from store.direct import Statement, values_rows
 from store.identity import (
     content_hash,
     digest,
@@ -29,7 +30,7 @@ from store.identity import (
     url_key,
     words,
 )
-from store.upsert import insert_many_ignore, insert_many_returning
+from store.upsert import insert_many_returning
 
 TargetFilter = Callable[[Item, models.Feed], bool]
 # Row lock for changing a story: FOR NO KEY UPDATE on PostgreSQL, which does not conflict with
@@ -48,10 +49,15 @@ _ITEMS = models.Item.__table__
 _STORIES = models.Story.__table__
 _KEY_OWNERS = select(_KEYS.c.key, _KEYS.c.story_id).where(_KEYS.c.key.in_(bindparam("keys", expanding=True)))
 _KEY_OWNER = select(_KEYS.c.story_id).where(_KEYS.c.key == bindparam("key"))
-_INSERT_STORY = insert(_STORIES).returning(_STORIES.c.id)
-_INSERT_MERGE = insert(models.Merge.__table__)
-_SET_STORY = (update(_ITEMS).where(_ITEMS.c.id == bindparam("item_id"))
-              .values(story_id=bindparam("new_story_id")))
+# The statements run for every new item go straight to the driver (see store.direct).
+_INSERT_STORY = Statement("INSERT INTO stories (representative_item_id, revision, retracted, title, created_at, "
+                          "updated_at) VALUES (?, 1, ?, ?, ?, ?) RETURNING id", datetimes=(3, 4))
+_INSERT_MERGE = Statement("INSERT INTO merges (story_id, item_id, reason, score, detail, created_at) "
+                          "VALUES (?, ?, ?, ?, ?, ?)", datetimes=(5,))
+_SET_STORY = Statement("UPDATE items SET story_id = ? WHERE id = ?")
+_ENQUEUE = Statement("INSERT INTO deliveries (story_id, target, revision, state, attempts, next_attempt_at, "
+                     "created_at) VALUES (?, ?, ?, 'pending', 0, ?, ?) "
+                     "ON CONFLICT (story_id, target, revision) DO NOTHING", datetimes=(3, 4))
 _KNOWN = select(_ITEMS.c.key, _ITEMS.c.raw_hash, _ITEMS.c.data).where(
     _ITEMS.c.feed_id == bindparam("feed_id"), _ITEMS.c.key.in_(bindparam("keys", expanding=True)),
     _ITEMS.c.raw_hash.in_(bindparam("hashes", expanding=True)), _ITEMS.c.status.in_(("active", "filtered")))
@@ -113,8 +119,8 @@ class KeyOwners:
         belongs to someone else: its owner is asked again when needed."""
         if not keys:
             return
-        won = {row[0] for row in insert_many_returning(
-            self.session, models.StoryKey, [{"key": key, "story_id": story_id} for key in keys], ("key",), "key")}
+        won = {row[0] for row in _claim_statement(len(keys)).run(
+            self.session, [value for key in keys for value in (key, story_id)])}
         for key in keys:
             if key in won:
                 self.owners[key] = story_id
@@ -127,6 +133,12 @@ class KeyOwners:
         for key in [k for k, owner in self.owners.items() if owner == story_id]:
             del self.owners[key]
             self.known.discard(key)
+
+
+@lru_cache(maxsize=64)
+def _claim_statement(count: int) -> Statement:
+    return Statement(f"INSERT INTO story_keys (key, story_id) VALUES {values_rows(2, count)} "
+                     "ON CONFLICT (key) DO NOTHING RETURNING key")
 
 
 class NearDuplicateFinder(Protocol):
@@ -428,14 +440,12 @@ def _assign_story(session: Session, owners: KeyOwners, row: NewRow, item: Item, 
 
 def _new_story(session: Session, item_id: int, title: str, now: datetime) -> StoryRef:
     """Insert a story represented by `item_id` (one statement)."""
-    values = dict(representative_item_id=item_id, revision=1, retracted=False, title=title,
-                  created_at=now, updated_at=now)
-    return StoryRef(session.execute(_INSERT_STORY, values).scalar_one(), 1, False)
+    return StoryRef(_INSERT_STORY.run(session, (item_id, False, title, now, now))[0][0], 1, False)
 
 
 def _set_story(session: Session, row: NewRow, story_id: int) -> None:
     """Attach a row inserted in this batch to a story."""
-    session.execute(_SET_STORY, {"item_id": row.id, "new_story_id": story_id})
+    _SET_STORY.run(session, (story_id, row.id))
 
 
 @lru_cache(maxsize=512)
@@ -496,9 +506,8 @@ def _join_story(session: Session, row: NewRow, item: Item, feed: models.Feed, st
                 reason: str, score: float | None, policy: StorePolicy, report: StoreReport,
                 now: datetime) -> None:
     _set_story(session, row, story_id)
-    session.execute(_INSERT_MERGE, dict(
-        story_id=story_id, item_id=row.id, reason=reason[:40], score=score,
-        detail=f"{feed.name}: {item.link or item.guid or item.title} ({reason})", created_at=now))
+    _INSERT_MERGE.run(session, (story_id, row.id, reason[:40], score,
+                                f"{feed.name}: {item.link or item.guid or item.title} ({reason})", now))
     report.duplicates += 1
     report.merges.append((row.id, story_id, reason, score))
     if policy.representative != "priority":
@@ -535,9 +544,8 @@ def enqueue(session: Session, story: StoryRef, item: Item, feed: models.Feed, po
     holders = set(session.scalars(
         select(models.Delivery.target).where(models.Delivery.story_id == story.id).distinct()
     )) if story.revision > 1 else set()
-    insert_many_ignore(session, models.Delivery, [
-        dict(story_id=story.id, target=target, revision=story.revision, state="pending", attempts=0,
-             next_attempt_at=now, created_at=now)
+    _ENQUEUE.run_many(session, [
+        (story.id, target, story.revision, now, now)
         for target, accepts in policy.targets.items()
         if target in holders or (not story.retracted and accepts(item, feed))
-    ], ("story_id", "target", "revision"))
+    ])
