@@ -1,10 +1,12 @@
-"""Hot statements run straight on the DBAPI cursor of the session's connection.
+"""Hot statements run on the DBAPI cursor of the session's connection, as SQL written once.
 
-Storing runs a few small statements for every new item (its story, its keys, its outbox rows).
-SQLAlchemy's execution of each (execution context, parameter processing, result wrapping) cost
-about ten times the database's own work, so these are written as SQL once: `?` placeholders
-(made `%s` for psycopg), datetimes turned into what the column type itself binds, so the rows
-are exactly those SQLAlchemy would write. They run in the session's transaction; unlike
+Storing runs a few small statements for every new item (its row, story, keys, outbox rows).
+SQLAlchemy's execution of each (compiled statement, execution context, result wrapping) cost
+several times the database's own work, so these are written as SQL: `?` placeholders (made `%s`
+for psycopg), each parameter bound as the column it fills or compares with binds it (datetimes,
+JSON), so the rows are exactly those SQLAlchemy would write. A driver error is raised as
+SQLAlchemy's (`DBAPIError`, the connection invalidated when it was lost), so `run_transaction`
+retries it like any other. The statements run in the session's transaction; unlike
 `Session.execute` they do not flush pending ORM changes first, so they are used only for rows
 the ORM does not hold.
 """
@@ -12,46 +14,72 @@ the ORM does not hold.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from functools import cache
 from typing import Any
 
+from sqlalchemy import Column, Table
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from store.models import UTCDateTime
-
-Row = Sequence[Any]
+Processors = list[tuple[int, Callable[[Any], Any]]]
 
 
 class Statement:
-    """One SQL statement; `datetimes` are the positions of its datetime parameters."""
+    """One SQL statement whose parameters fill (or compare with) `columns`, in order; a
+    multi-row statement takes several rows' parameters one after another."""
 
-    def __init__(self, sql: str, *, datetimes: Sequence[int] = ()) -> None:
+    def __init__(self, sql: str, columns: Sequence[Column[Any]]) -> None:
         self.sql = sql
-        self.datetimes = tuple(datetimes)
+        self.columns = tuple(columns)
+        self._processors: dict[str, Processors] = {}
 
-    def run(self, session: Session, parameters: Row) -> list[tuple[Any, ...]]:
-        """Execute with one row of parameters; the rows it returns (RETURNING), if any."""
-        cursor, dialect = _cursor(session)
-        cursor.execute(_placeholders(self.sql, dialect.paramstyle), self._bound(dialect, parameters))
-        return cursor.fetchall() if cursor.description else []
+    def run(self, session: Session, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Execute once; the rows it returns (RETURNING), if any."""
+        return _execute(session, self, lambda dialect: self._bound(dialect, parameters), many=False)
 
-    def run_many(self, session: Session, rows: Sequence[Row]) -> None:
+    def run_many(self, session: Session, rows: Sequence[Sequence[Any]]) -> None:
         """Execute once per row of parameters (`executemany`; no result)."""
         if rows:
-            cursor, dialect = _cursor(session)
-            cursor.executemany(_placeholders(self.sql, dialect.paramstyle),
-                               [self._bound(dialect, row) for row in rows])
+            _execute(session, self, lambda dialect: [self._bound(dialect, row) for row in rows], many=True)
 
-    def _bound(self, dialect: Dialect, parameters: Row) -> Row:
-        if not self.datetimes:
+    def _bound(self, dialect: Dialect, parameters: Sequence[Any]) -> Sequence[Any]:
+        processors = self._processors.get(dialect.name)
+        if processors is None:
+            processors = self._processors[dialect.name] = [
+                (position, process) for position, column in enumerate(self.columns)
+                if (process := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+        if not processors:
             return parameters
-        bind = _BINDERS.get(dialect.name) or _BINDERS.setdefault(dialect.name, _datetime_binder(dialect))
         values = list(parameters)
-        for position in self.datetimes:
-            values[position] = bind(values[position])
+        width = len(self.columns)
+        for start in range(0, len(values), width):
+            for position, process in processors:
+                values[start + position] = process(values[start + position])
         return values
+
+
+def _execute(session: Session, statement: Statement, bind: Callable[[Dialect], Any], *,
+             many: bool) -> list[tuple[Any, ...]]:
+    connection = session.connection()
+    dialect = connection.dialect
+    sql, parameters = _placeholders(statement.sql, dialect.paramstyle), bind(dialect)
+    dbapi_connection = connection.connection.driver_connection  # type: ignore[union-attr]
+    cursor = dbapi_connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+            return []
+        cursor.execute(sql, parameters)
+        return cursor.fetchall() if cursor.description else []
+    except dialect.loaded_dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
+        if lost:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(sql, parameters, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost,
+                                  dialect=dialect) from exc
+    finally:
+        cursor.close()
 
 
 def values_rows(columns: int, count: int) -> str:
@@ -59,19 +87,13 @@ def values_rows(columns: int, count: int) -> str:
     return ", ".join(["(" + ", ".join("?" * columns) + ")"] * count)
 
 
-def _cursor(session: Session) -> tuple[Any, Dialect]:
-    connection = session.connection()
-    return connection.connection.driver_connection.cursor(), connection.dialect  # type: ignore[union-attr]
+def insert(table: Table, names: Sequence[str], *, rows: int = 1, then: str = "") -> Statement:
+    """`INSERT INTO table (names) VALUES …` for `rows` rows, followed by `then` (ON CONFLICT,
+    RETURNING)."""
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values_rows(len(names), rows)} {then}"
+    return Statement(sql.rstrip(), [table.c[name] for name in names])
 
 
 @cache
 def _placeholders(sql: str, paramstyle: str) -> str:
     return sql if paramstyle == "qmark" else sql.replace("?", "%s")
-
-
-_BINDERS: dict[str, Callable[[datetime | None], Any]] = {}  # per dialect name
-
-
-def _datetime_binder(dialect: Dialect) -> Callable[[datetime | None], Any]:
-    process = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
-    return process or (lambda value: value)

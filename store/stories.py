@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from feedrelay.items import Item, utcnow
 from ingest.urls import canonical_url
-from store import models
-from store.direct import Statement, values_rows
+from store import direct, models
+from store.direct import Statement
 from store.identity import (
     content_hash,
     digest,
@@ -30,7 +30,6 @@ from store.identity import (
     url_key,
     words,
 )
-from store.upsert import insert_many_returning
 
 TargetFilter = Callable[[Item, models.Feed], bool]
 # Row lock for changing a story: FOR NO KEY UPDATE on PostgreSQL, which does not conflict with
@@ -49,15 +48,17 @@ _ITEMS = models.Item.__table__
 _STORIES = models.Story.__table__
 _KEY_OWNERS = select(_KEYS.c.key, _KEYS.c.story_id).where(_KEYS.c.key.in_(bindparam("keys", expanding=True)))
 _KEY_OWNER = select(_KEYS.c.story_id).where(_KEYS.c.key == bindparam("key"))
-# The statements run for every new item go straight to the driver (see store.direct).
-_INSERT_STORY = Statement("INSERT INTO stories (representative_item_id, revision, retracted, title, created_at, "
-                          "updated_at) VALUES (?, 1, ?, ?, ?, ?) RETURNING id", datetimes=(3, 4))
-_INSERT_MERGE = Statement("INSERT INTO merges (story_id, item_id, reason, score, detail, created_at) "
-                          "VALUES (?, ?, ?, ?, ?, ?)", datetimes=(5,))
-_SET_STORY = Statement("UPDATE items SET story_id = ? WHERE id = ?")
-_ENQUEUE = Statement("INSERT INTO deliveries (story_id, target, revision, state, attempts, next_attempt_at, "
-                     "created_at) VALUES (?, ?, ?, 'pending', 0, ?, ?) "
-                     "ON CONFLICT (story_id, target, revision) DO NOTHING", datetimes=(3, 4))
+# The statements run for every new item are driver-level SQL (see store.direct).
+_INSERT_STORY = direct.insert(_STORIES, ("representative_item_id", "revision", "retracted", "title", "created_at",
+                                         "updated_at"), then="RETURNING id")
+_INSERT_MERGE = direct.insert(models.Merge.__table__, ("story_id", "item_id", "reason", "score", "detail",
+                                                      "created_at"))
+_SET_STORY = Statement("UPDATE items SET story_id = ? WHERE id = ?", [_ITEMS.c.story_id, _ITEMS.c.id])
+_ENQUEUE = direct.insert(models.Delivery.__table__, ("story_id", "target", "revision", "state", "attempts",
+                                                    "next_attempt_at", "created_at"),
+                         then="ON CONFLICT (story_id, target, revision) DO NOTHING")
+_ITEM_COLUMNS = ("feed_id", "key", "guid", "link", "url_hash", "source_hash", "content_hash", "raw_hash", "text_hash",
+                 "title", "data", "status", "filter_reason", "revision", "published", "first_seen", "last_seen")
 _KNOWN = select(_ITEMS.c.key, _ITEMS.c.raw_hash, _ITEMS.c.data).where(
     _ITEMS.c.feed_id == bindparam("feed_id"), _ITEMS.c.key.in_(bindparam("keys", expanding=True)),
     _ITEMS.c.raw_hash.in_(bindparam("hashes", expanding=True)), _ITEMS.c.status.in_(("active", "filtered")))
@@ -137,8 +138,12 @@ class KeyOwners:
 
 @lru_cache(maxsize=64)
 def _claim_statement(count: int) -> Statement:
-    return Statement(f"INSERT INTO story_keys (key, story_id) VALUES {values_rows(2, count)} "
-                     "ON CONFLICT (key) DO NOTHING RETURNING key")
+    return direct.insert(_KEYS, ("key", "story_id"), rows=count, then="ON CONFLICT (key) DO NOTHING RETURNING key")
+
+
+@lru_cache(maxsize=64)
+def _insert_items_statement(count: int) -> Statement:
+    return direct.insert(_ITEMS, _ITEM_COLUMNS, rows=count, then="ON CONFLICT (feed_id, key) DO NOTHING RETURNING key, id")
 
 
 class NearDuplicateFinder(Protocol):
@@ -334,15 +339,17 @@ def _insert_items(session: Session, feed: models.Feed, fresh: list[tuple[Item, s
                   now: datetime) -> dict[str, int]:
     """Insert the batch's new items in one statement; the id of each row that went in, by key
     (a key missing: another worker stored that item a moment ago)."""
-    rows = [dict(
-        feed_id=feed.id, key=key, guid=item.guid, link=item.link, url_hash=url_key(item.link),
-        source_hash=url_key(item.source_link), content_hash=content_hash(item), raw_hash=raw,
-        text_hash=text_hash(item.text), title=item.title, data=item.to_json(),
-        status="filtered" if reason else "active", filter_reason=reason, revision=1,
-        published=item.date, first_seen=now, last_seen=now,
+    rows = [(
+        feed.id, key, item.guid, item.link, url_key(item.link), url_key(item.source_link), content_hash(item), raw,
+        text_hash(item.text), item.title, item.to_json(), "filtered" if reason else "active", reason, 1, item.date,
+        now, now,
     ) for item, key, reason, raw in fresh]
-    return {key: item_id for key, item_id in insert_many_returning(
-        session, models.Item, rows, ("feed_id", "key"), "key", "id")}
+    inserted: dict[str, int] = {}
+    for start in range(0, len(rows), KEY_CHUNK):
+        chunk = rows[start:start + KEY_CHUNK]
+        statement = _insert_items_statement(len(chunk))
+        inserted.update(statement.run(session, [value for row in chunk for value in row]))
+    return inserted
 
 
 def _refresh(session: Session, owners: KeyOwners, row: models.Item, item: Item, feed: models.Feed,
@@ -440,7 +447,7 @@ def _assign_story(session: Session, owners: KeyOwners, row: NewRow, item: Item, 
 
 def _new_story(session: Session, item_id: int, title: str, now: datetime) -> StoryRef:
     """Insert a story represented by `item_id` (one statement)."""
-    return StoryRef(_INSERT_STORY.run(session, (item_id, False, title, now, now))[0][0], 1, False)
+    return StoryRef(_INSERT_STORY.run(session, (item_id, 1, False, title, now, now))[0][0], 1, False)
 
 
 def _set_story(session: Session, row: NewRow, story_id: int) -> None:
@@ -545,7 +552,7 @@ def enqueue(session: Session, story: StoryRef, item: Item, feed: models.Feed, po
         select(models.Delivery.target).where(models.Delivery.story_id == story.id).distinct()
     )) if story.revision > 1 else set()
     _ENQUEUE.run_many(session, [
-        (story.id, target, story.revision, now, now)
+        (story.id, target, story.revision, "pending", 0, now, now)
         for target, accepts in policy.targets.items()
         if target in holders or (not story.retracted and accepts(item, feed))
     ])

@@ -1,4 +1,4 @@
-"""Portable `INSERT … ON CONFLICT DO NOTHING` for SQLite and PostgreSQL."""
+"""Portable `INSERT … ON CONFLICT DO NOTHING / DO UPDATE` for SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Row, Table, literal_column
+from sqlalchemy import Insert, Table, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,24 +27,6 @@ def insert_ignore(session: Session, model: type[Any], values: dict[str, Any],
     return value if returning else value is not None
 
 
-def insert_many_ignore(session: Session, model: type[Any], rows: list[dict[str, Any]],
-                       conflict: Sequence[str]) -> None:
-    """`insert_ignore` for several rows in one statement execution (no result)."""
-    if rows:
-        statement = insert_ignore_statement(session.get_bind().dialect.name, model.__table__, tuple(conflict), None)
-        session.execute(statement, rows)
-
-
-def insert_many_returning(session: Session, model: type[Any], rows: list[dict[str, Any]],
-                          conflict: Sequence[str], *columns: str) -> list[Row[Any]]:
-    """`insert_many_ignore` that returns `columns` of the rows that went in (in no set order:
-    return a key column to match them up); one statement execution."""
-    if not rows:
-        return []
-    statement = _returning_statement(session.get_bind().dialect.name, model.__table__, tuple(conflict), columns)
-    return list(session.execute(statement, rows))
-
-
 def upsert_many(session: Session, model: type[Any], rows: list[dict[str, Any]], conflict: Sequence[str],
                 updated: Sequence[str]) -> None:
     """Insert each row, or where one with the same `conflict` columns exists, set its `updated`
@@ -62,17 +44,9 @@ def _upsert_statement(dialect: str, table: Table, conflict: tuple[str, ...], upd
 
 
 @cache
-def _returning_statement(dialect: str, table: Table, conflict: tuple[str, ...], columns: tuple[str, ...]) -> Insert:
-    statement = _DIALECTS[dialect](table).on_conflict_do_nothing(index_elements=list(conflict))
-    return statement.returning(*(table.c[name] for name in columns))
-
-
-@cache
-def insert_ignore_statement(dialect: str, table: Table, conflict: tuple[str, ...], returning: str | None) -> Insert:
+def insert_ignore_statement(dialect: str, table: Table, conflict: tuple[str, ...], returning: str) -> Insert:
     """The Core statement, built once per table and conflict columns; values come as parameters
     (building the ORM statement per row cost more than running it). `returning`: a column name,
-    "1" for `RETURNING 1`, None for no `RETURNING` clause."""
+    or "1" for `RETURNING 1`."""
     statement = _DIALECTS[dialect](table).on_conflict_do_nothing(index_elements=list(conflict))
-    if returning is None:
-        return statement
     return statement.returning(literal_column("1") if returning == "1" else table.c[returning])

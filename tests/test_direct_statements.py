@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
 
 from feedrelay.items import Item
-from store import models
+from store import direct, models
 from store.db import open_database
 from store.direct import Statement
+from store.retry import is_retryable, run_transaction
 from store.stories import StorePolicy, store_items
-from tests.support.postgres import either_database, pg_url  # noqa: F401
+from tests.support.postgres import either_database, pg_url, terminate_backends  # noqa: F401
 
+STORIES = models.Story.__table__
 WHEN = datetime(2026, 3, 1, 12, 30, 15, 250, tzinfo=timezone(timedelta(hours=3)))  # not UTC on purpose
 
 
@@ -23,9 +28,9 @@ def test_a_datetime_is_stored_as_sqlalchemy_stores_it(database: str) -> None:
             ids = [session.execute(insert(models.Story.__table__).values(
                 revision=1, retracted=False, title="by SQLAlchemy", created_at=WHEN, updated_at=WHEN
             ).returning(models.Story.id)).scalar_one()]
-            ids += [row[0] for row in Statement(
-                "INSERT INTO stories (revision, retracted, title, created_at, updated_at) "
-                "VALUES (1, ?, ?, ?, ?) RETURNING id", datetimes=(2, 3)).run(session, (False, "direct", WHEN, WHEN))]
+            ids += [row[0] for row in direct.insert(
+                STORIES, ("revision", "retracted", "title", "created_at", "updated_at"), then="RETURNING id"
+            ).run(session, (1, False, "direct", WHEN, WHEN))]
             raw = [session.execute(text("SELECT created_at, retracted FROM stories WHERE id = :id"), {"id": i}).one()
                    for i in ids]
             stories = [session.get(models.Story, i) for i in ids]
@@ -39,14 +44,31 @@ def test_returning_and_executemany(database: str) -> None:
     engine, sessions = open_database(database)
     try:
         with sessions.begin() as session:
-            returned = Statement("INSERT INTO stories (revision, retracted, title, created_at, updated_at) "
-                                 "VALUES (1, ?, ?, ?, ?) RETURNING id, title", datetimes=(2, 3)).run(
-                session, (False, "one", WHEN, WHEN))
-            Statement("UPDATE stories SET title = ? WHERE id = ?").run_many(
-                session, [("renamed", returned[0][0]), ("nobody", returned[0][0] + 1000)])
-            Statement("UPDATE stories SET title = ? WHERE id = ?").run_many(session, [])
-            title = session.scalar(select(models.Story.title).where(models.Story.id == returned[0][0]))
-        assert returned[0][1] == "one" and title == "renamed"
+            returned = direct.insert(STORIES, ("revision", "retracted", "title", "created_at", "updated_at"), rows=2,
+                                     then="RETURNING id, title").run(
+                session, (1, False, "one", WHEN, WHEN, 1, True, "two", WHEN, WHEN))
+            ids = dict((title, id_) for id_, title in returned)
+            rename = Statement("UPDATE stories SET title = ? WHERE id = ?", [STORIES.c.title, STORIES.c.id])
+            rename.run_many(session, [("renamed", ids["one"]), ("nobody", max(ids.values()) + 1000)])
+            rename.run_many(session, [])
+            stories = {s.id: s for s in session.scalars(select(models.Story).where(models.Story.id.in_(ids.values())))}
+        assert stories[ids["one"]].title == "renamed" and stories[ids["two"]].title == "two"
+        assert stories[ids["two"]].retracted is True and stories[ids["two"]].created_at == WHEN  # second row bound too
+    finally:
+        engine.dispose()
+
+
+def test_database_errors_come_as_sqlalchemys(database: str) -> None:
+    """So that `run_transaction` retries them and a dropped connection is invalidated."""
+    engine, sessions = open_database(database)
+    try:
+        with sessions.begin() as session:
+            key = direct.insert(models.StoryKey.__table__, ("key", "story_id"))
+            story_id = direct.insert(STORIES, ("revision", "retracted", "title", "created_at", "updated_at"),
+                                     then="RETURNING id").run(session, (1, False, "keyed", WHEN, WHEN))[0][0]
+            key.run(session, ("u:direct-error", story_id))
+            with pytest.raises(IntegrityError):
+                key.run(session, ("u:direct-error", story_id))
     finally:
         engine.dispose()
 
@@ -74,11 +96,44 @@ def test_stored_stories_merges_and_deliveries_keep_their_times(database: str) ->
             merge = session.scalars(select(models.Merge).where(models.Merge.story_id == story_id)).one()
             delivery = session.scalars(select(models.Delivery).where(models.Delivery.story_id == story_id)).one()
             keys = session.scalars(select(models.StoryKey.key).where(models.StoryKey.story_id == story_id)).all()
+            rows = session.scalars(select(models.Item).where(models.Item.story_id == story_id)
+                                   .order_by(models.Item.id)).all()
+        assert [(r.data["link"], r.data["title"], r.status, r.revision, r.first_seen, r.last_seen) for r in rows] == [
+            ("https://origin.example/bridge/", "The bridge reopens", "active", 1, WHEN, WHEN),
+            ("https://copy.example/?p=1", "The bridge reopens", "active", 1, WHEN, WHEN)]
+        assert rows[1].source_hash == rows[0].url_hash  # the copy credits the original
         assert (story.created_at, story.updated_at, story.revision, story.retracted) == (WHEN, WHEN, 1, False)
         assert (merge.story_id, merge.reason, merge.created_at) == (story.id, "source-link", WHEN)
         assert merge.detail == "copy: https://copy.example/?p=1 (source-link)"
         assert (delivery.story_id, delivery.target, delivery.revision, delivery.state, delivery.attempts,
                 delivery.next_attempt_at, delivery.created_at) == (story.id, "out", 1, "pending", 0, WHEN, WHEN)
         assert len(keys) == 2  # the two URLs, the copy's claimed in one statement
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_lost_under_a_statement_is_invalidated_and_retried(pg_url: str) -> None:  # noqa: F811
+    engine, sessions = open_database(pg_url)
+    attempts: list[int] = []
+
+    def work(session: Session) -> int:
+        attempts.append(1)
+        session.execute(text("SELECT 1"))
+        if len(attempts) == 1:  # the server drops this session's connection mid-transaction
+            terminate_backends(pg_url)
+        return direct.insert(STORIES, ("revision", "retracted", "title", "created_at", "updated_at"),
+                             then="RETURNING id").run(session, (1, False, "after the drop", WHEN, WHEN))[0][0]
+
+    try:
+        with sessions() as session:  # what the raw driver error becomes
+            session.execute(text("SELECT 1"))
+            terminate_backends(pg_url)
+            with pytest.raises(DBAPIError) as raised:
+                direct.insert(models.StoryKey.__table__, ("key", "story_id")).run(session, ("u:lost", 1))
+            assert raised.value.connection_invalidated and is_retryable(raised.value)
+        story_id = run_transaction(sessions, work)
+        assert len(attempts) == 2
+        with sessions() as session:
+            assert session.get(models.Story, story_id).title == "after the drop"
     finally:
         engine.dispose()
