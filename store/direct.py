@@ -36,12 +36,15 @@ class Statement:
 
     def run(self, session: Session, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Execute once; the rows it returns (RETURNING), if any."""
-        return _execute(session, self, lambda dialect: self._bound(dialect, parameters), many=False)
+        dialect = session.connection().dialect
+        return execute(session, _placeholders(self.sql, dialect.paramstyle), self._bound(dialect, parameters))
 
     def run_many(self, session: Session, rows: Sequence[Sequence[Any]]) -> None:
         """Execute once per row of parameters (`executemany`; no result)."""
         if rows:
-            _execute(session, self, lambda dialect: [self._bound(dialect, row) for row in rows], many=True)
+            dialect = session.connection().dialect
+            execute(session, _placeholders(self.sql, dialect.paramstyle), [self._bound(dialect, row) for row in rows],
+                    many=True)
 
     def _bound(self, dialect: Dialect, parameters: Sequence[Any]) -> Sequence[Any]:
         processors = self._processors.get(dialect.name)
@@ -59,11 +62,11 @@ class Statement:
         return values
 
 
-def _execute(session: Session, statement: Statement, bind: Callable[[Dialect], Any], *,
-             many: bool) -> list[tuple[Any, ...]]:
+def execute(session: Session, sql: str, parameters: Any, *, many: bool = False) -> list[tuple[Any, ...]]:
+    """Run `sql`, written for this session's driver (its placeholders, its parameter types), on
+    the driver's cursor; the rows it returns, if any (none for `many`: `executemany`)."""
     connection = session.connection()
     dialect = connection.dialect
-    sql, parameters = _placeholders(statement.sql, dialect.paramstyle), bind(dialect)
     dbapi_connection = connection.connection.driver_connection  # type: ignore[union-attr]
     cursor = dbapi_connection.cursor()
     try:

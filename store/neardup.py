@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, TextClause, bindparam, delete, insert, select, text
+from sqlalchemy import TextClause, bindparam, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from feedrelay.items import Item
-from store import models
+from store import direct, models
 from store.identity import numbered_titles_match, title_overlap, titles_conflict, words
 
 if TYPE_CHECKING:  # numpy (a large import) is loaded by the first fingerprint, not by every command
@@ -379,7 +379,7 @@ class NearDuplicateBatch:
             return
         self.read.update(wanted)
         lock_bands(session, wanted)
-        for band, value, item_id in _read_bands(session.connection(), wanted):
+        for band, value, item_id in _read_bands(session, wanted):
             self.items.setdefault((band, value), set()).add(item_id)
 
     def find(self, session: Session, item: Item, row: models.Item) -> tuple[int, float, str] | None:
@@ -421,11 +421,11 @@ class NearDuplicateBatch:
         rows = [(band, value, item_id) for item_id, bands in self.pending.items() for band, value in bands]
         self.pending.clear()
         if rows:
-            _write_bands(session.connection(), rows)
+            _write_bands(session, rows)
 
 
-# A batch's band-index reads and writes are plain DBAPI statements: with hundreds of parameters,
-# SQLAlchemy's processing of each cost more than the lookups and inserts themselves. PostgreSQL
+# A batch's band-index reads and writes are plain DBAPI statements (store.direct): with hundreds
+# of parameters or rows, SQLAlchemy's processing of each cost more than the lookups and inserts. PostgreSQL
 # takes the bands as arrays (an OR of hundreds of terms costs it more to plan than to run);
 # SQLite answers an OR of primary-key equalities from the index (a row-value IN would scan).
 _PG_READ_BANDS = ("SELECT b.band, b.value, b.item_id FROM neardup_bands AS b "
@@ -434,26 +434,25 @@ _PG_WRITE_BANDS = ("INSERT INTO neardup_bands (band, value, item_id) "
                    "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bigint[])")
 
 
-def _read_bands(connection: Connection, bands: list[tuple[int, int]]) -> Iterable[tuple[int, int, int]]:
+def _read_bands(session: Session, bands: list[tuple[int, int]]) -> Iterable[tuple[int, int, int]]:
     """The index rows (band, value, item id) in any of `bands`."""
     if not bands:
         return
-    if connection.dialect.name == "postgresql":
-        yield from connection.exec_driver_sql(_PG_READ_BANDS, ([b for b, _ in bands], [v for _, v in bands]))
+    if session.connection().dialect.name == "postgresql":
+        yield from direct.execute(session, _PG_READ_BANDS, ([b for b, _ in bands], [v for _, v in bands]))
         return
     for start in range(0, len(bands), BAND_CHUNK):
         chunk = bands[start:start + BAND_CHUNK]
         chunk += chunk[-1:] * (-len(chunk) % 32)  # padded with its last band: a few statement shapes
-        yield from connection.exec_driver_sql(_sqlite_read_bands(len(chunk)),
-                                              tuple(number for band in chunk for number in band))
+        yield from direct.execute(session, _sqlite_read_bands(len(chunk)), tuple(number for band in chunk for number in band))
 
 
-def _write_bands(connection: Connection, rows: list[tuple[int, int, int]]) -> None:
+def _write_bands(session: Session, rows: list[tuple[int, int, int]]) -> None:
     """Insert index rows (band, value, item id)."""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(_PG_WRITE_BANDS, tuple(list(column) for column in zip(*rows, strict=True)))
+    if session.connection().dialect.name == "postgresql":
+        direct.execute(session, _PG_WRITE_BANDS, tuple(list(column) for column in zip(*rows, strict=True)))
     else:
-        connection.exec_driver_sql("INSERT INTO neardup_bands (band, value, item_id) VALUES (?, ?, ?)", rows)
+        direct.execute(session, "INSERT INTO neardup_bands (band, value, item_id) VALUES (?, ?, ?)", rows, many=True)
 
 
 @cache

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,7 @@ from store.neardup import (
 from store.retention import prune
 from store.stories import StorePolicy, StoreReport, store_items
 from tests.support.postgres import fresh_database
+from tests.support.statements import statements_run, writes
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 
@@ -267,19 +268,9 @@ def test_unchanged_refetch_writes_nothing(store: Store) -> None:
     store.feed("origin")
     items = [post("origin", f"p{n}", *article(80 + n)) for n in range(3)]
     store.put("origin", *items)
-    writes: list[str] = []
-    engine = store.session.get_bind()
-
-    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        if statement.split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
-            writes.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_run(store.session.get_bind()) as statements:
         report = store.put("origin", *items)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert report.unchanged == 3 and writes == []
+    assert report.unchanged == 3 and statements and writes(statements) == []
 
 
 def test_changed_content_is_a_new_revision_with_one_item_downstream(store: Store) -> None:
@@ -397,16 +388,10 @@ def test_a_batch_reads_and_writes_the_band_index_once(store: Store) -> None:
     store.feed("origin")
     store.put("origin", *(post("origin", f"o{n}", *article(100 + n)) for n in range(5)))
     store.feed("copies")
-    statements: list[str] = []
-    listen = lambda *args: statements.append(args[2])  # noqa: E731 (conn, cursor, statement, …)
-    engine = store.session.get_bind()
-    event.listen(engine, "before_cursor_execute", listen)
-    try:
+    with statements_run(store.session.get_bind()) as statements:
         report = store.put("copies", *(post("copies", f"c{n}", *article(200 + n)) for n in range(5)),
                            *(post("copies", f"d{n}", article(100 + n)[0], _one_word_changed(article(100 + n)[1]))
                              for n in range(5)))
-    finally:
-        event.remove(engine, "before_cursor_execute", listen)
     assert (report.new, report.duplicates) == (5, 5)
     band_reads = [s for s in statements if s.lstrip().startswith("SELECT") and "neardup_bands" in s]
     band_writes = [s for s in statements if s.lstrip().startswith("INSERT INTO neardup_bands")]
