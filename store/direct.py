@@ -14,7 +14,7 @@ the ORM does not hold.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import Column, Table
@@ -85,15 +85,12 @@ def execute(session: Session, sql: str, parameters: Any, *, many: bool = False) 
         cursor.close()
 
 
-def values_rows(columns: int, count: int) -> str:
-    """`(?, ?), (?, ?)` for `count` rows of `columns` parameters."""
-    return ", ".join(["(" + ", ".join("?" * columns) + ")"] * count)
-
-
-def insert(table: Table, names: Sequence[str], *, rows: int = 1, then: str = "") -> Statement:
+@lru_cache(maxsize=256)
+def insert(table: Table, names: tuple[str, ...], *, rows: int = 1, then: str = "") -> Statement:
     """`INSERT INTO table (names) VALUES …` for `rows` rows, followed by `then` (ON CONFLICT,
-    RETURNING)."""
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values_rows(len(names), rows)} {then}"
+    RETURNING); built once per shape."""
+    values = ", ".join(["(" + ", ".join("?" * len(names)) + ")"] * rows)
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values} {then}"
     return Statement(sql.rstrip(), [table.c[name] for name in names])
 
 

@@ -120,8 +120,8 @@ class KeyOwners:
         belongs to someone else: its owner is asked again when needed."""
         if not keys:
             return
-        won = {row[0] for row in _claim_statement(len(keys)).run(
-            self.session, [value for key in keys for value in (key, story_id)])}
+        claim = direct.insert(_KEYS, ("key", "story_id"), rows=len(keys), then="ON CONFLICT (key) DO NOTHING RETURNING key")
+        won = {row[0] for row in claim.run(self.session, [value for key in keys for value in (key, story_id)])}
         for key in keys:
             if key in won:
                 self.owners[key] = story_id
@@ -134,16 +134,6 @@ class KeyOwners:
         for key in [k for k, owner in self.owners.items() if owner == story_id]:
             del self.owners[key]
             self.known.discard(key)
-
-
-@lru_cache(maxsize=64)
-def _claim_statement(count: int) -> Statement:
-    return direct.insert(_KEYS, ("key", "story_id"), rows=count, then="ON CONFLICT (key) DO NOTHING RETURNING key")
-
-
-@lru_cache(maxsize=64)
-def _insert_items_statement(count: int) -> Statement:
-    return direct.insert(_ITEMS, _ITEM_COLUMNS, rows=count, then="ON CONFLICT (feed_id, key) DO NOTHING RETURNING key, id")
 
 
 class NearDuplicateFinder(Protocol):
@@ -339,16 +329,19 @@ def _insert_items(session: Session, feed: models.Feed, fresh: list[tuple[Item, s
                   now: datetime) -> dict[str, int]:
     """Insert the batch's new items in one statement; the id of each row that went in, by key
     (a key missing: another worker stored that item a moment ago)."""
-    rows = [(
-        feed.id, key, item.guid, item.link, url_key(item.link), url_key(item.source_link), content_hash(item), raw,
-        text_hash(item.text), item.title, item.to_json(), "filtered" if reason else "active", reason, 1, item.date,
-        now, now,
+    rows = [dict(
+        feed_id=feed.id, key=key, guid=item.guid, link=item.link, url_hash=url_key(item.link),
+        source_hash=url_key(item.source_link), content_hash=content_hash(item), raw_hash=raw,
+        text_hash=text_hash(item.text), title=item.title, data=item.to_json(),
+        status="filtered" if reason else "active", filter_reason=reason, revision=1,
+        published=item.date, first_seen=now, last_seen=now,
     ) for item, key, reason, raw in fresh]
     inserted: dict[str, int] = {}
     for start in range(0, len(rows), KEY_CHUNK):
         chunk = rows[start:start + KEY_CHUNK]
-        statement = _insert_items_statement(len(chunk))
-        inserted.update(statement.run(session, [value for row in chunk for value in row]))
+        statement = direct.insert(_ITEMS, _ITEM_COLUMNS, rows=len(chunk),
+                                  then="ON CONFLICT (feed_id, key) DO NOTHING RETURNING key, id")
+        inserted.update(statement.run(session, [row[name] for row in chunk for name in _ITEM_COLUMNS]))
     return inserted
 
 
