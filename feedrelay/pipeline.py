@@ -29,7 +29,7 @@ from feedrelay.schedule import FeedHints, Policy, next_check, normal_interval
 from ingest.clean import CleanRules, Rewrite, clean_item, filter_reason
 from ingest.fetch import Fetcher, FetchResult, FetchState, HttpSettings
 from ingest.parse import ParsedFeed, ParseError, parse_feed
-from ingest.wpapi import enrich
+from ingest.wpapi import enrich, wanted
 from publish.registry import build_targets, target_filter
 from store import models
 from store.claim import (
@@ -54,6 +54,7 @@ HOUSEKEEPING_LEASE = timedelta(minutes=50)
 RETRY_FAILED_POLL = timedelta(minutes=1)
 # The feed row a poll records into, locked for the store transaction (built once).
 _FEED_FOR_UPDATE = select(models.Feed).where(models.Feed.name == bindparam("name")).with_for_update()
+_FEED_IDENTITY = select(models.Feed.id, models.Feed.guid_mode).where(models.Feed.name == bindparam("name"))
 
 
 @dataclass
@@ -246,13 +247,14 @@ class Relay:
                 parsed = parse_feed(result.body, feed_name=name, base_url=result.url,
                                     content_type=result.content_type)
                 outcome.warnings += parsed.warnings
-                outcome.warnings += enrich(self.fetcher, parsed.items, mode=feed.wordpress_api,
-                                           site_url=parsed.link or result.url, body=result.body,
-                                           api_root=result.api_root)
             except ParseError as exc:
                 outcome.outcome, outcome.error = "error", str(exc)
         raw = parsed.items[: self.config.defaults.max_items] if parsed else []
-        hashes = self.raw_hashes(feed, raw)
+        hashes = self.raw_hashes(feed, raw)  # as the feed gave them: the API's answer is not hashed
+        if parsed is not None and raw and wanted(feed.wordpress_api, result.body, result.api_root):
+            outcome.warnings += enrich(self.fetcher, self._not_stored(name, raw, hashes), mode=feed.wordpress_api,
+                                       site_url=parsed.link or result.url, body=result.body,
+                                       api_root=result.api_root)
         fetch_warnings = list(outcome.warnings)
 
         def store(session: Session) -> None:  # all or nothing, retried whole on conflicts
@@ -273,6 +275,16 @@ class Relay:
         run_transaction(self.sessions, store)
         record_poll(outcome, result.elapsed)
         return outcome
+
+    def _not_stored(self, name: str, raw: list[Item], hashes: list[str]) -> list[Item]:
+        """The items of `raw` not stored before exactly as they come now (new or changed): the
+        ones worth asking the WordPress API about (the others keep what it said back then)."""
+        def read(session: Session) -> dict[int, Item]:
+            feed_id, guid_mode = session.execute(_FEED_IDENTITY, {"name": name}).one()
+            return known_items(session, feed_id, raw, hashes, guid_mode)
+
+        known = run_transaction(self.sessions, read)
+        return [item for index, item in enumerate(raw) if index not in known]
 
     def clean_items(self, feed: FeedConfig, raw: list[Item], known: dict[int, Item] | None = None
                     ) -> tuple[list[Item], list[str | None]]:

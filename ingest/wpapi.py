@@ -2,8 +2,9 @@
 modified date.
 
 WordPress's RSS lists tags as `<category>` too and carries no featured image. One request to
-`/?rest_route=/wp/v2/posts` (with `_embed` for terms and media) per fetch that brought items —
-never one per item — gives the real taxonomy. Posts are matched to items by WordPress id (from a
+`/?rest_route=/wp/v2/posts` (with `_embed` for terms and media) per fetch that brought new or
+changed items — never one per item, none when the feed only repeats what is stored — gives the
+real taxonomy. Posts are matched to items by WordPress id (from a
 `?p=123` guid) or by link. Any failure leaves the items as the feed gave them, with a warning.
 """
 
@@ -83,12 +84,15 @@ def apply_posts(items: Iterable[Item], posts: list[dict[str, Any]]) -> int:
     return matched
 
 
+def wanted(mode: Mode, body: bytes | None, api_root: str | None) -> bool:
+    """Whether `mode` asks for the API for a feed with this body and advertised API root."""
+    return mode == "on" or (mode == "auto" and looks_like_wordpress(body, api_root))
+
+
 def enrich(fetcher: Fetcher, items: list[Item], *, mode: Mode, site_url: str | None, body: bytes | None,
            api_root: str | None = None) -> list[str]:
     """Enrich `items` in place from the site's REST API when `mode` asks for it; returns warnings."""
-    if mode == "off" or not items or not site_url:
-        return []
-    if mode == "auto" and not looks_like_wordpress(body, api_root):
+    if not items or not site_url or not wanted(mode, body, api_root):
         return []
     url = posts_url(site_url, len(items))
     try:

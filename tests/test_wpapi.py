@@ -133,3 +133,52 @@ def test_pipeline_stores_enriched_items(site, tmp_path):
             data = session.scalars(select(models.Item.data)).one()
     assert data["categories"] == ["News"] and data["tags"] == ["minsk", "rail"] and data["wp_id"] == 11
     assert data["image"] == f"{base}/wp-content/uploads/first.jpg"
+
+
+def _wp_feed(base: str, posts_: list[tuple[int, str]], build: str) -> bytes:
+    entries = "".join(
+        f"<item><title>{title}</title><link>{base}/2026/11/{title.lower()}/</link><guid>{base}/?p={wp_id}</guid>"
+        f"<category>News</category><category>minsk</category>"
+        f"<description>The {title.lower()} story of the day, told at some length.</description></item>"
+        for wp_id, title in posts_)
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Site</title>'
+            f"<link>{base}/</link><lastBuildDate>{build}</lastBuildDate>"
+            f"<generator>https://wordpress.org/?v=6.6</generator>{entries}</channel></rss>").encode()
+
+
+def test_pipeline_asks_the_api_only_for_fetches_that_bring_new_items(site, tmp_path):
+    """One API request per fetch with new or changed items, for those items only; a feed whose
+    body changed around the same items (a new lastBuildDate) makes none, and keeps the
+    categories the API gave when the items were first stored."""
+    from sqlalchemy import select
+
+    from feedrelay.config import load_config
+    from feedrelay.pipeline import Relay
+    from store import models
+
+    base = site.url("").rstrip("/")
+    api(site)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: sqlite:///{tmp_path / 'relay.db'}\nhttp:\n  allow_private_networks: true\n"
+                      f"feeds:\n  - name: wp\n    url: {site.url('/feed/')}\n")
+
+    def api_requests() -> list[dict[str, list[str]]]:
+        return [parse_qs(urlsplit(r.path).query) for r in site.requests if "rest_route" in r.path]
+
+    def serve(posts_: list[tuple[int, str]], build: str) -> None:
+        site.route("/feed/", Response(200, _wp_feed(base, posts_, build), {"Content-Type": "application/rss+xml"}))
+
+    with Relay(load_config(config)) as relay:
+        serve([(11, "First")], "Fri, 27 Nov 2026 09:00:00 GMT")
+        assert relay.poll("wp").new == 1 and len(api_requests()) == 1
+        serve([(11, "First")], "Fri, 27 Nov 2026 09:05:00 GMT")
+        outcome = relay.poll("wp")
+        assert outcome.outcome == "ok" and outcome.new == 0 and not outcome.warnings
+        assert len(api_requests()) == 1  # same items, new build date: no request
+        serve([(12, "Second"), (11, "First")], "Fri, 27 Nov 2026 10:00:00 GMT")
+        assert relay.poll("wp").new == 1
+        assert len(api_requests()) == 2 and api_requests()[1]["per_page"] == ["10"]
+        with relay.sessions() as session:
+            data = {row.title: row.data for row in session.scalars(select(models.Item))}
+    assert data["First"]["categories"] == ["News"] and data["First"]["tags"] == ["minsk", "rail"]
+    assert data["Second"]["categories"] == ["Sport"] and data["Second"]["wp_id"] == 12
