@@ -37,12 +37,19 @@ def words(text: str) -> list[str]:
     return _WORD.findall(folded)
 
 
+@lru_cache(maxsize=512)
+def text_words(text: str) -> tuple[str, ...]:
+    """`words` of a text, remembered: storing an item tokenises its text for its text key, its
+    fingerprint and its comparisons, and copies compare against the same stored texts."""
+    return tuple(words(text))
+
+
 @lru_cache(maxsize=256)
 def text_hash(text: str) -> str | None:
     """Hash of the normalised clean text, or None when too short to identify an article.
 
     Cached: storing an item asks for it several times (row, keys)."""
-    tokens = words(text)
+    tokens = text_words(text)
     if len(tokens) < MIN_TEXT_WORDS:
         return None
     return digest(" ".join(tokens))
@@ -129,7 +136,7 @@ def _raw_key(item: Item, guid_mode: str) -> str:
 
 
 def _hash_basis(item: Item) -> str:
-    body = " ".join(words(item.text)) if item.text else item.content_html
+    body = " ".join(text_words(item.text)) if item.text else item.content_html
     return f"{' '.join(title_words(item.title))}\x1f{body}"
 
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from feedrelay.items import Item
 from store import direct, models
-from store.identity import numbered_titles_match, title_overlap, titles_conflict, words
+from store.identity import numbered_titles_match, text_words, title_overlap, titles_conflict
 
 if TYPE_CHECKING:  # numpy (a large import) is loaded by the first fingerprint, not by every command
     import numpy as np
@@ -144,8 +144,8 @@ def fingerprint(text: str) -> list[tuple[int, int]]:
 @lru_cache(maxsize=64)
 def _analysed(text: str) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
     # `find` and then `remember` fingerprint the same text: compute it once.
-    tokens = words(text)
-    return tuple(tokens), tuple(fingerprint_tokens(tokens))
+    tokens = text_words(text)
+    return tokens, tuple(fingerprint_tokens(tokens))
 
 
 def fingerprint_tokens(tokens: Sequence[str]) -> list[tuple[int, int]]:
@@ -469,7 +469,7 @@ def load_candidates(session: Session, hits: dict[int, int]) -> list[Candidate]:
     chosen = sorted(hits, key=lambda i: (hits[i], i), reverse=True)[:MAX_CANDIDATES]
     rows = session.execute(_CANDIDATE_ROWS, {"ids": chosen}).all()
     return [
-        Candidate(r.id, r.story_id, r.feed_id, r.title, frozenset(shingles(words((r.data or {}).get("text") or ""))))
+        Candidate(r.id, r.story_id, r.feed_id, r.title, frozenset(shingles(text_words((r.data or {}).get("text") or ""))))
         for r in rows
     ]
 

@@ -27,8 +27,8 @@ from store.identity import (
     per_feed_keys,
     plain_title,
     text_hash,
+    text_words,
     url_key,
-    words,
 )
 
 TargetFilter = Callable[[Item, models.Feed], bool]
@@ -451,7 +451,7 @@ def _set_story(session: Session, row: NewRow, story_id: int) -> None:
 @lru_cache(maxsize=512)
 def _word_set(text: str) -> frozenset[str]:
     # Copies of one story compare against the same stored texts: tokenise each once.
-    return frozenset(words(text))
+    return frozenset(text_words(text))
 
 
 def _remember(session: Session, row: NewRow, item: Item, policy: StorePolicy) -> None:
