@@ -273,7 +273,8 @@ class FeedFilesTarget:
         if page.prev_archive:
             document["next_url"] = self.url("json", page.prev_archive)
         document["items"] = [json_feed_item(e, self.config.attribution) for e in page.entries]
-        return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+        # Compact: the C encoder (an indent makes json use its pure-Python one, 3x slower).
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
 def _clean(text: str) -> str:
