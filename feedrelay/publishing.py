@@ -105,9 +105,8 @@ def _deliver_target(sessions: sessionmaker[Session], name: str, target: Target, 
                     lease: timedelta, batch: int, report: PublishReport) -> None:
     ordered = getattr(target, "ordered", False)
     while name not in report.paused:
-        claimed = run_transaction(sessions, lambda session: [
-            row.id for row in claim_deliveries(session, name, owner, utcnow(), limit=batch, lease=lease,
-                                               ordered=ordered)])
+        claimed = run_transaction(sessions, lambda session: claim_deliveries(
+            session, name, owner, utcnow(), limit=batch, lease=lease, ordered=ordered))
         if not claimed:
             return
         if getattr(target, "local", False):

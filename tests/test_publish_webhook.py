@@ -163,7 +163,7 @@ def test_ordered_claims_start_at_the_oldest_pending_row_on_postgresql(tmp_path: 
         try:
             now = utcnow()
             claimed = claim_deliveries(first, "hook", "worker-a", now, limit=2, ordered=True)
-            assert [r.id for r in claimed] == ids[:2]  # locked, not yet committed
+            assert claimed == ids[:2]  # locked, not yet committed
             assert claim_deliveries(second, "hook", "worker-b", now, limit=2, ordered=True) == []
             unordered = claim_deliveries(second, "files", "worker-b", now, limit=2)
             assert len(unordered) == 2  # other targets are not held back
