@@ -20,6 +20,7 @@ from dateutil import parser as dateparser
 from lxml import etree
 
 from feedrelay.items import Enclosure, Item
+from ingest.fields import make_safe
 from ingest.xmlfeed import TOMBSTONES_NS, NotFast, read_feed, utc_datetime
 
 log = logging.getLogger("feedrelay.parse")
@@ -50,8 +51,16 @@ def parse_feed(body: bytes, *, feed_name: str, base_url: str | None = None,
 
     Raises ParseError when the document has no feed in it; a recoverable problem
     (feedparser's bozo on a document that still yielded entries) becomes a warning.
-    `fast=False` skips the lxml fast path (the same values, from feedparser).
+    `fast=False` skips the lxml fast path (the same values, from feedparser). Items' plain
+    fields come out safe (`ingest.fields`): no unencodable characters, only web links.
     """
+    parsed = _parse(body, feed_name, base_url, content_type, fast)
+    for item in parsed.items:
+        make_safe(item)
+    return parsed
+
+
+def _parse(body: bytes, feed_name: str, base_url: str | None, content_type: str | None, fast: bool) -> ParsedFeed:
     stripped = body.lstrip()
     if stripped[:1] == b"{" or (content_type or "").endswith("json"):
         return _parse_json_feed(stripped, feed_name)
@@ -155,30 +164,43 @@ def _parse_json_feed(body: bytes, feed_name: str) -> ParsedFeed:
     if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
             "https://jsonfeed.org/version/"):
         raise ParseError("not a feed (JSON without a JSON Feed version)")
-    language = document.get("language")
+    language = _string(document.get("language"))
     items = []
-    for raw in document.get("items") or []:
+    entries = document.get("items")
+    for raw in entries if isinstance(entries, list) else []:
         if not isinstance(raw, dict):
             continue
         authors = raw.get("authors") or ([raw["author"]] if isinstance(raw.get("author"), dict) else [])
+        attachments = raw.get("attachments") if isinstance(raw.get("attachments"), list) else []
         items.append(Item(
             feed=feed_name,
-            guid=str(raw["id"]) if raw.get("id") is not None else None,
-            link=raw.get("url") or raw.get("external_url"),
-            title=raw.get("title") or "",
-            content_html=raw.get("content_html") or _text_as_html(raw.get("content_text")),
-            summary=raw.get("summary") or "",
-            authors=[a["name"] for a in authors if isinstance(a, dict) and a.get("name")],
+            guid=_string(raw.get("id"), numbers=True),
+            link=_string(raw.get("url")) or _string(raw.get("external_url")),
+            title=_string(raw.get("title")) or "",
+            content_html=_string(raw.get("content_html")) or _text_as_html(_string(raw.get("content_text"))),
+            summary=_string(raw.get("summary")) or "",
+            authors=[name for a in authors if isinstance(a, dict) and (name := _string(a.get("name")))]
+            if isinstance(authors, list) else [],
             published=_iso(raw.get("date_published")),
             updated=_iso(raw.get("date_modified")),
-            categories=_unique(str(t) for t in raw.get("tags") or []),
-            enclosures=[Enclosure(url=a["url"], type=a.get("mime_type"), length=_int(a.get("size_in_bytes")))
-                        for a in raw.get("attachments") or [] if isinstance(a, dict) and a.get("url")],
-            image=raw.get("image") or raw.get("banner_image"),
-            language=raw.get("language") or language,
+            categories=_unique(_string(t, numbers=True) for t in raw.get("tags") or [])
+            if isinstance(raw.get("tags"), list) else [],
+            enclosures=[Enclosure(url=url, type=_string(a.get("mime_type")), length=_int(a.get("size_in_bytes")))
+                        for a in attachments if isinstance(a, dict) and (url := _string(a.get("url")))],
+            image=_string(raw.get("image")) or _string(raw.get("banner_image")),
+            language=_string(raw.get("language")) or language,
         ))
-    return ParsedFeed(title=document.get("title"), link=document.get("home_page_url"), items=items,
-                      language=language)
+    return ParsedFeed(title=_string(document.get("title")), link=_string(document.get("home_page_url")),
+                      items=items, language=language)
+
+
+def _string(value: Any, *, numbers: bool = False) -> str | None:
+    """A JSON value that should be a string: itself, a number as text (`numbers`), else None."""
+    if isinstance(value, str):
+        return value
+    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def _text_as_html(text: str | None) -> str:

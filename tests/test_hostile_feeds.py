@@ -91,3 +91,5 @@ def test_hostile_feeds_fail_alone_and_leak_nothing(tmp_path: Path) -> None:
     for place, content in (("database", stored_text), ("feed files", published), ("webhook", webhook),
                            ("logs", "".join(p.read_text(errors="replace") for p in tmp_path.glob("worker-*.log")))):
         assert SECRET not in content, f"the local file's content leaked into the {place}"
+    for place, content in (("feed files", published), ("webhook", webhook)):  # only web links republished
+        assert "javascript:" not in content.lower() and "data:text" not in content, place

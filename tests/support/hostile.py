@@ -105,7 +105,29 @@ def hostile_feeds(secret_file: Path) -> list[Hostile]:
                                           {"Content-Type": RSS}), "items", 3),
         Hostile("five-thousand", Response(200, rss("".join(item(100_000 + n) for n in range(5000))),
                                           {"Content-Type": RSS}), "items", 200),
+        Hostile("unsafe-fields-json", Response(200, UNSAFE_JSON_FEED.encode(), {"Content-Type": "application/feed+json"}),
+                "items", 3),
+        Hostile("unsafe-links-rss", Response(200, rss(
+            "<item><title>Script link</title><link>javascript:alert(document.domain)</link>"
+            "<guid isPermaLink='false'>unsafe-1</guid><enclosure url='data:text/html,&lt;script&gt;x()&lt;/script&gt;' "
+            "type='text/html' length='1'/><description>A body that is ordinary enough to store.</description></item>"),
+            {"Content-Type": RSS}), "items", 1),
     ]
+
+
+# Characters a JSON Feed can carry that neither XML nor UTF-8 can (a lone surrogate, C0 controls),
+# in every plain field, and links with schemes that run code; one item with wrong value types.
+UNSAFE_JSON_FEED = r"""{"version": "https://jsonfeed.org/version/1.1", "title": "Unsafe", "items": [
+ {"id": "u-1\ud800", "url": "https://hostile.example/u1\u0001", "title": "Lone \udfff surrogate",
+  "content_html": "<p>First unsafe item with a body of several words.</p>", "authors": [{"name": "A\ud800"}],
+  "tags": ["t\u0002ag"], "image": "javascript:alert(2)",
+  "attachments": [{"url": "https://hostile.example/a.mp3", "mime_type": "audio/mpeg\u0001"},
+                  {"url": " JaVa\tScRiPt:alert(3)", "mime_type": "text/html"}]},
+ {"id": "u-2", "url": "data:text/html,<script>alert(4)</script>", "title": "Data link",
+  "content_html": "<p>Second unsafe item with a body of several words.</p>"},
+ {"id": 3, "url": {"not": "a string"}, "title": 5, "content_html": "<p>Third item, odd types.</p>",
+  "tags": "not a list", "authors": 7, "attachments": {"url": "x"}}
+]}"""
 
 
 def serve(server: LocalServer, feeds: list[Hostile]) -> dict[str, str]:
