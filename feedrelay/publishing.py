@@ -97,6 +97,9 @@ def _flush(sessions: sessionmaker[Session], name: str, target: Target, owner: st
     except TargetError as exc:
         log.error("target %s: flush failed: %s", name, exc)
         report.counts[(name, "flush-failed")] += 1
+    except Exception:  # a bug or bad data in one target's rendering must not starve the others
+        log.exception("target %s: flush failed", name)
+        report.counts[(name, "flush-failed")] += 1
     finally:
         run_transaction(sessions, lambda s: release_lease(s, lease_name, holder))
 
@@ -134,15 +137,12 @@ def _deliver_local(sessions: sessionmaker[Session], name: str, target: Target, c
             report.counts[(name, ready)] += 1
             continue
         entry, ref = ready
-        try:
-            results.append((delivery_id, target.deliver(entry, ref)))
-        except TargetError as exc:
-            log.warning("target %s: story %s rev %s: %s", name, entry.story_id, entry.revision, exc)
-            results.append((delivery_id, exc))
-            if exc.pause:
-                report.paused[name] = "paused"
-                _release(sessions, [i for i, _ in prepared[position + 1:]], owner)
-                break
+        result = _send(target, entry, ref)
+        results.append((delivery_id, result))
+        if isinstance(result, TargetError) and result.pause:
+            report.paused[name] = "paused"
+            _release(sessions, [i for i, _ in prepared[position + 1:]], owner)
+            break
 
     def record(session: Session) -> None:
         mark_done_many(session, [(i, r) for i, r in results if not isinstance(r, TargetError)], utcnow())
@@ -197,15 +197,23 @@ def _deliver_one(sessions: sessionmaker[Session], target: Target, delivery_id: i
     if isinstance(prepared, str):
         return prepared
     entry, ref = prepared
+    result = _send(target, entry, ref)
+    run_transaction(sessions, lambda session: _record(session, delivery_id, result))
+    return _result_name(result)
+
+
+def _send(target: Target, entry: Entry, ref: str | None) -> str | None | TargetError:
+    """The target's answer to one delivery: its remote ref, or the error. An exception other than
+    `TargetError` (a bug, data the target chokes on) is logged with its traceback and becomes a
+    retried failure of this row: it must not end the pass for the other rows and targets."""
     try:
-        new_ref = target.deliver(entry, ref)
+        return target.deliver(entry, ref)
     except TargetError as exc:
         log.warning("target %s: story %s rev %s: %s", target.name, entry.story_id, entry.revision, exc)
-        error = exc
-        run_transaction(sessions, lambda session: _record(session, delivery_id, error))
-        return _result_name(error)
-    run_transaction(sessions, lambda session: _record(session, delivery_id, new_ref))
-    return "done"
+        return exc
+    except Exception as exc:
+        log.exception("target %s: story %s rev %s: unexpected error", target.name, entry.story_id, entry.revision)
+        return TargetError(f"internal error: {type(exc).__name__}: {exc}")
 
 
 def _record(session: Session, delivery_id: int, result: str | None | TargetError) -> None:

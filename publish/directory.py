@@ -59,7 +59,7 @@ class DirectoryTarget:
             path.unlink(missing_ok=True)
             return name
         try:
-            write_atomic(path, self.render(entry).encode("utf-8"))
+            write_atomic(path, self.render(entry).encode("utf-8", "replace"))
         except OSError as exc:
             raise TargetError(f"cannot write {path}: {exc.strerror or exc}") from exc
         return name

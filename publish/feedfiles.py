@@ -37,7 +37,7 @@ MEDIA_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml", "js
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -251,11 +251,11 @@ class FeedFilesTarget:
         if item.enclosures:
             # RSS 2.0 allows one enclosure per item; the Atom and JSON feeds carry them all.
             first = item.enclosures[0]
-            etree.SubElement(node, "enclosure", url=first.url, length=str(first.length or 0),
-                             type=mime_type(first.url, first.type))
+            etree.SubElement(node, "enclosure", url=_clean(first.url), length=str(first.length or 0),
+                             type=_clean(mime_type(first.url, first.type)))
         if entry.source_url:
             source = _plain(node, "source", entry.source_title)
-            source.set("url", entry.source_url)
+            source.set("url", _clean(entry.source_url))
         return node
 
     # -- JSON Feed ---------------------------------------------------------------------------
@@ -274,7 +274,7 @@ class FeedFilesTarget:
             document["next_url"] = self.url("json", page.prev_archive)
         document["items"] = [json_feed_item(e, self.config.attribution) for e in page.entries]
         # Compact: the C encoder (an indent makes json use its pure-Python one, 3x slower).
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace") + b"\n"
 
 
 def _clean(text: str) -> str:
@@ -296,9 +296,9 @@ def _plain(parent: etree._Element, tag: str, text: str) -> etree._Element:
 
 
 def _link(parent: etree._Element, rel: str, href: str, media_type: str | None = None) -> etree._Element:
-    link = etree.SubElement(parent, f"{{{ATOM}}}link", rel=rel, href=href)
+    link = etree.SubElement(parent, f"{{{ATOM}}}link", rel=rel, href=_clean(href))
     if media_type:
-        link.set("type", media_type)
+        link.set("type", _clean(media_type))
     return link
 
 

@@ -59,7 +59,8 @@ class WebhookTarget:
         document.pop("_feedrelay")
         document.update(story_id=entry.story_id, revision=entry.revision, retracted=entry.retracted,
                         copies=entry.copies, source=source_info(entry))
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        # "replace": a lone surrogate stored before ingest dropped them must not block the queue
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
 
     def deliver(self, entry: Entry, remote_ref: str | None) -> str | None:
         """POST the revision; 2xx means delivered. Returns the delivery id."""

@@ -94,7 +94,7 @@ class WordPressTarget:
         """The post with our stored id as WordPress has it, or None if it was deleted."""
         response = self._call("GET", f"/wp/v2/posts/{post_id}",
                               params={"context": "edit", "_fields": "id,status,content"}, ok=(200, 404, 410))
-        return response.json() if response.status_code == 200 else None
+        return _json(response) if response.status_code == 200 else None
 
     def _post_by_key(self, entry: Entry, statuses: str) -> dict[str, Any] | None:
         """Our post for this story found by the key in its content (in one of `statuses`)."""
@@ -104,7 +104,7 @@ class WordPressTarget:
             "_fields": "id,status,content",
         })
         marker = f"feedrelay:{key}"
-        for post in response.json():
+        for post in _json(response):
             if marker in _raw_content(post):
                 return post
         return None
@@ -115,7 +115,7 @@ class WordPressTarget:
         if self.config.author is not None:
             body["author"] = self.config.author
         response = self._call("POST", "/wp/v2/posts", json=body, ok=(200, 201))
-        post_id = int(response.json()["id"])
+        post_id = int(_json(response)["id"])
         log.info("target %s: story %s → new post %s", self.name, entry.story_id, post_id)
         return post_id
 
@@ -170,7 +170,7 @@ class WordPressTarget:
         cache_key = (taxonomy, name.casefold())
         if cache_key not in self._terms:
             response = self._call("POST", f"/wp/v2/{taxonomy}", json={"name": name}, ok=(200, 201, 400))
-            data = response.json()
+            data = _json(response)
             if response.status_code == 400:
                 if data.get("code") != "term_exists":
                     raise TargetError(f"WordPress refused {taxonomy} {name!r}: {data.get('message')}",
@@ -206,7 +206,7 @@ class WordPressTarget:
         slug = "feedrelay-img-" + hashlib.sha1(url.encode()).hexdigest()[:20]
         if slug in self._media:
             return self._media[slug]
-        found = self._call("GET", "/wp/v2/media", params={"slug": slug, "_fields": "id,source_url"}).json()
+        found = _json(self._call("GET", "/wp/v2/media", params={"slug": slug, "_fields": "id,source_url"}))
         if found:
             self._media[slug] = (int(found[0]["id"]), found[0]["source_url"])
             return self._media[slug]
@@ -226,7 +226,7 @@ class WordPressTarget:
                               headers={"Content-Type": media_type,
                                        "Content-Disposition": f'attachment; filename="{slug}{extension}"'},
                               ok=(200, 201))
-        media = response.json()
+        media = _json(response)
         self._media[slug] = (int(media["id"]), media["source_url"])
         return self._media[slug]
 
@@ -241,8 +241,8 @@ class WordPressTarget:
 
     def _check_credentials(self) -> None:
         """Make sure the Application Password logs in: WordPress treats a wrong one as anonymous."""
-        user = self._call("GET", "/wp/v2/users/me", params={"context": "edit", "_fields": "id,capabilities"},
-                          ok=(200,)).json()
+        user = _json(self._call("GET", "/wp/v2/users/me", params={"context": "edit", "_fields": "id,capabilities"},
+                                ok=(200,)))
         if not (user.get("capabilities") or {}).get("edit_posts"):
             raise TargetError(f"WordPress user {self.config.username!r} at {self.site} may not edit posts; "
                               f"target paused", pause=True, retry=False)
@@ -287,6 +287,16 @@ class WordPressTarget:
             raise TargetError(f"WordPress {method} {route}: HTTP {response.status_code} ({detail})"
                               + (f", Retry-After {after}" if after else ""))
         raise TargetError(f"WordPress {method} {route}: HTTP {response.status_code} ({detail})", retry=False)
+
+
+def _json(response: requests.Response) -> Any:
+    """The JSON body of a REST answer; a TargetError (retried) when it is something else."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise TargetError(f"WordPress answered {response.request.method} {response.url} with HTTP "
+                          f"{response.status_code} but no JSON ({response.headers.get('Content-Type')}): is the "
+                          f"REST API disabled, or behind a login or challenge page?") from exc
 
 
 def _raw_content(post: dict[str, Any]) -> str:

@@ -11,7 +11,8 @@ import pytest
 from lxml import etree
 
 from feedrelay.config import FeedTargetConfig
-from publish.feedfiles import FeedFilesTarget
+from feedrelay.items import Enclosure
+from publish.feedfiles import ATOM, FeedFilesTarget
 from tests.support.entries import ListArchive, make_entry, revise
 
 ATOM_SCHEMA = Path(__file__).parent / "fixtures" / "atom.rng"
@@ -169,6 +170,19 @@ def test_control_characters_and_missing_fields_still_give_valid_documents(tmp_pa
     assert parse_clean(tmp_path / "atom.xml").entries[0].title == "Bell and tab\tok"
     parse_clean(tmp_path / "rss.xml")
     assert_valid_json_feed(tmp_path / "feed.json")
+
+
+def test_unencodable_characters_stored_before_ingest_dropped_them_still_render(tmp_path: Path) -> None:
+    """Items stored by an older version may hold lone surrogates and controls in any field."""
+    target = make_target(tmp_path, formats=["atom", "rss", "json"])
+    odd = make_entry(1, title="Lone \ud800 title", authors=["A\udfff"], tags=["t\x02"],
+                     link="https://source.example/a\x01b", source_link="https://origin.example/\ud800",
+                     enclosures=[Enclosure("https://cdn.example/a.mp3\x01", "audio/mpeg\x01", 3)])
+    target.flush(ListArchive([replace(odd, source_url="https://source.example/\x02")]))
+    atom = assert_valid_atom(tmp_path / "atom.xml")
+    assert atom.find(f"{{{ATOM}}}entry/{{{ATOM}}}link[@rel='alternate']").get("href") == "https://source.example/ab"
+    assert parse_clean(tmp_path / "rss.xml").entries[0].enclosures[0].href == "https://cdn.example/a.mp3"
+    assert assert_valid_json_feed(tmp_path / "feed.json")["items"][0]["authors"] == [{"name": "A?"}]
 
 
 @pytest.mark.parametrize("formats", [["atom"], ["json", "rss"]])

@@ -300,6 +300,20 @@ def test_overload_and_outages_are_retried_later(status: int, headers: dict[str, 
         assert "Retry-After 120" in str(caught.value)
 
 
+def test_an_html_answer_instead_of_json_is_a_retried_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disabled REST API or a login/challenge page answers 200 with HTML."""
+    monkeypatch.setenv("FEEDRELAY_TEST_WP_ANY", "x")
+    with LocalServer() as walled:
+        walled.route("/", Response(200, b"<!DOCTYPE html><html><body>Please log in</body></html>",
+                                   {"Content-Type": "text/html; charset=UTF-8"}))
+        config = WordPressTargetConfig(type="wordpress", name="walled", url=walled.url(""), username="u",
+                                       password_env="FEEDRELAY_TEST_WP_ANY")
+        with pytest.raises(TargetError) as caught:
+            WordPressTarget(config, None).deliver(make_entry(1), None)
+    assert caught.value.retry and not caught.value.pause
+    assert "no JSON (text/html; charset=UTF-8)" in str(caught.value) and "REST API disabled" in str(caught.value)
+
+
 def test_bad_credentials_pause_the_target_without_a_retry_storm(
         wordpress_site: WordPressSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     monkeypatch.setenv("FEEDRELAY_TEST_WP_WRONG", "wrong wrong wrong wrong")

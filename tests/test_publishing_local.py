@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from feedrelay.items import Entry, Item, utcnow
 from feedrelay.publishing import publish_pending
-from publish.base import TargetError
+from publish.base import Archive, TargetError
 from store import models
 from store.db import open_database
 from store.outbox import mark_done, mark_done_many
 from store.stories import StorePolicy, store_items
-from tests.support.counting import CountingTarget
+from tests.support.counting import CountingTarget, LocalCountingTarget
 
 STORIES = 6
 
@@ -35,6 +35,10 @@ class LocalTarget(CountingTarget):
     def _maybe_fail(self, entry: Entry) -> None:
         if entry.story_id in self.fail:
             raise self.fail[entry.story_id]
+
+
+class Killed(BaseException):
+    """The process dying mid-call (what a signal or `kill -9` would stop): nothing catches it."""
 
 
 @pytest.fixture
@@ -93,8 +97,8 @@ def test_a_crash_mid_batch_loses_nothing_and_the_next_pass_completes_it(sessions
     target = LocalTarget()
     with sessions() as session:
         story_ids = sorted(session.scalars(select(models.Story.id)))
-    target.fail[story_ids[3]] = RuntimeError("killed")
-    with pytest.raises(RuntimeError):
+    target.fail[story_ids[3]] = Killed()
+    with pytest.raises(Killed):
         publish_pending(sessions, {"local": target}, "worker-1", batch=100)
     assert states(sessions) == {"pending": STORIES}  # nothing recorded as done that was not
     with sessions.begin() as session:  # the dead worker's leases expire
@@ -153,3 +157,34 @@ def test_recording_a_batch_skips_rows_finished_elsewhere_and_moves_publications(
     assert [refs[i] for i in ids[1:]] == [f"ref-{i}" for i in ids[1:]]
     assert published[story.id] == ("moved", 2)
     assert len(published) == STORIES
+
+
+class BrokenFlush(CountingTarget):
+    """A target whose rendering always fails with an unexpected error."""
+
+    local = True
+
+    def flush(self, archive: Archive) -> None:
+        raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+
+def test_an_unexpected_error_fails_that_row_and_the_pass_goes_on(sessions, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A bug or bad data in one delivery (not a TargetError) is a retried failure of that row,
+    logged with its traceback; a target whose flush raises does not starve the targets after it."""
+    first, second = LocalTarget(), LocalCountingTarget("second")
+    with sessions.begin() as session:
+        story_ids = sorted(session.scalars(select(models.Story.id)))
+        session.add_all(models.Delivery(story_id=i, target="second", revision=1, state="pending", attempts=0,
+                                        next_attempt_at=utcnow(), created_at=utcnow()) for i in story_ids)
+    first.fail[story_ids[1]] = ValueError("All strings must be XML compatible")
+    broken = BrokenFlush("broken")
+    report = publish_pending(sessions, {"local": first, "broken": broken, "second": second}, "worker", batch=100)
+    assert report.delivered("local") == STORIES - 1 and report.delivered("second") == STORIES
+    assert report.counts[("local", "retry")] == 1 and report.counts[("broken", "flush-failed")] == 1
+    assert second.flushes == 1
+    with sessions() as session:
+        row = session.scalars(select(models.Delivery).where(models.Delivery.story_id == story_ids[1],
+                                                            models.Delivery.target == "local")).one()
+    assert row.state == "pending" and row.attempts == 1 and row.lease_owner is None
+    assert row.last_error == "internal error: ValueError: All strings must be XML compatible"
+    assert "Traceback" in caplog.text and "UnicodeEncodeError" in caplog.text
