@@ -9,10 +9,12 @@ two leaves the rows pending, and delivering them again changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -197,9 +199,42 @@ def _deliver_one(sessions: sessionmaker[Session], target: Target, delivery_id: i
     if isinstance(prepared, str):
         return prepared
     entry, ref = prepared
-    result = _send(target, entry, ref)
+    with _lease_kept(sessions, delivery_id, owner, lease):
+        result = _send(target, entry, ref)
     run_transaction(sessions, lambda session: _record(session, delivery_id, result))
     return _result_name(result)
+
+
+@contextlib.contextmanager
+def _lease_kept(sessions: sessionmaker[Session], delivery_id: int, owner: str, lease: timedelta) -> Iterator[None]:
+    """Renew this worker's lease on a row every third of `lease` while its delivery runs.
+
+    A remote delivery can outlast the lease (a WordPress post with images is many requests, each
+    with its own timeout); another worker would then take the row over and send it a second time
+    (a second post). Only a worker that stops running (killed, frozen) lets its lease expire.
+    """
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease.total_seconds() / 3):
+            try:
+                kept = run_transaction(
+                    sessions, lambda session: renew_leases(session, [delivery_id], owner, utcnow() + lease))
+            except Exception:  # the database away for a moment: try again at the next tick
+                log.warning("delivery %s: lease not renewed", delivery_id, exc_info=True)
+                continue
+            if not kept:
+                log.warning("delivery %s: lease lost while delivering (the row was finished or taken over)",
+                            delivery_id)
+                return
+
+    keeper = threading.Thread(target=renew, name=f"lease-{delivery_id}", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
 
 
 def _send(target: Target, entry: Entry, ref: str | None) -> str | None | TargetError:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedrelay.items import Entry, Item
@@ -93,6 +94,31 @@ def test_workers_publishing_together_deliver_each_revision_once(pg, kind) -> Non
     with sessions() as session:
         states = dict(session.execute(select(models.Delivery.state, func.count()).group_by(models.Delivery.state)).all())
     assert states == {"done": STORIES}
+
+
+def test_a_delivery_outlasting_its_lease_is_not_taken_over(pg) -> None:  # type: ignore[no-untyped-def]
+    """The worker renews its lease while a slow remote delivery runs: another worker finds
+    nothing to claim, and the story is sent once (it was sent twice: a second WordPress post)."""
+    _, sessions = pg
+    store_concurrently(sessions, ["slow"])
+    with sessions.begin() as session:  # two rows left to send
+        keep = sorted(session.scalars(select(models.Delivery.id)))[:2]
+        session.execute(update(models.Delivery).where(models.Delivery.id.not_in(keep)).values(state="done"))
+    target = CountingTarget("slow")
+    target.on_deliver = lambda entry: time.sleep(1.6)
+    lease = timedelta(seconds=0.6)
+    reports = {}
+
+    def worker(i: int) -> None:
+        time.sleep(1.0 * i)  # the second starts when the first's first lease has long run out
+        reports[i] = publish_pending(sessions, {"slow": target}, f"worker-{i}", batch=1, lease=lease)
+
+    started = threading.Thread(target=worker, args=(0,))
+    started.start()
+    worker(1)
+    started.join()
+    assert reports[0].delivered() == reports[1].delivered() == 1  # the second took the row nobody held
+    assert len(target.delivered) == 2 and set(target.delivered.values()) == {1}, target.delivered
 
 
 def test_publishing_completes_when_database_connections_are_killed(pg) -> None:  # type: ignore[no-untyped-def]
