@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.engine import make_url
 
 from feedrelay.config import Config, ConfigError, load_config
 from feedrelay.logs import register_config_secrets
@@ -40,11 +41,14 @@ class AlreadyRunning(RuntimeError):
 
 
 def lock_database(config: Config) -> IO[str] | None:
-    """With SQLite, hold an exclusive lock file beside the database; None for other databases."""
-    url = config.database_url
-    if not url.startswith("sqlite:///"):
+    """With SQLite, hold an exclusive lock file beside the database; None for other databases.
+
+    The lock is named after the database file's real path, so every spelling of its URL (a
+    driver name, query options, a relative path, a symlink) finds the same lock."""
+    url = make_url(config.database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
-    path = Path(url.removeprefix("sqlite:///") + ".lock")
+    path = Path(f"{Path(url.database).resolve()}.lock")
     handle = path.open("a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

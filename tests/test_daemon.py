@@ -156,3 +156,28 @@ def test_second_daemon_on_the_same_sqlite_database_refuses(tmp_path, server, dae
     assert "already running" in second.output() and "one daemon per database" in second.output()
     assert first.process.poll() is None
     assert first.stop() == 0
+
+
+@pytest.mark.parametrize("spelling", ["sqlite+pysqlite:///{db}", "sqlite:///{db}?timeout=30", "sqlite:///{link}",
+                                      "sqlite:///{dotted}"])
+def test_every_spelling_of_the_sqlite_url_finds_the_same_lock(tmp_path: Path, spelling: str) -> None:
+    from feedrelay.config import load_config
+    from feedrelay.daemon import AlreadyRunning, lock_database
+
+    db = tmp_path / "data" / "relay.db"
+    db.parent.mkdir()
+    (tmp_path / "link").symlink_to(db.parent)
+
+    def config(url: str):  # type: ignore[no-untyped-def]
+        path = tmp_path / "config.yaml"
+        path.write_text(f'database: "{url}"\nfeeds: []\n')
+        return load_config(path)
+
+    held = lock_database(config(f"sqlite:///{db}"))
+    try:
+        other = spelling.format(db=db, link=tmp_path / "link" / "relay.db", dotted=db.parent / ".." / "data" / "relay.db")
+        with pytest.raises(AlreadyRunning, match="already running"):
+            lock_database(config(other))
+    finally:
+        assert held is not None
+        held.close()
