@@ -8,6 +8,7 @@ redirect hop) goes through it. TLS still verifies the certificate against the ho
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -26,6 +27,15 @@ Resolver = Callable[[str, int], list[str]]
 
 class BlockedAddress(Exception):
     """A connection was refused because the host resolves to a non-public address."""
+
+
+class ResolveTimeout(Exception):
+    """Resolving a host name took longer than the request's deadline allowed."""
+
+
+# Threads that wait on getaddrinfo for deadline-bound requests; a lookup the deadline gave up
+# on keeps its thread until the system resolver answers (its own timeout, ~5 s per try).
+_RESOLVERS = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="resolve")
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -63,13 +73,14 @@ class AddressGuard:
         """Why `address` is refused, or None if connections to it are allowed."""
         return None if self.allow_private else address_problem(address)
 
-    def addresses(self, host: str, port: int) -> list[str]:
-        """Checked addresses for `host`; raises BlockedAddress if any of them is not public."""
+    def addresses(self, host: str, port: int, within: float | None = None) -> list[str]:
+        """Checked addresses for `host`; raises BlockedAddress if any of them is not public, and
+        ResolveTimeout if resolving takes more than `within` seconds."""
         try:
             ipaddress.ip_address(host)
             resolved = [host]
         except ValueError:
-            resolved = self.resolver(host, port)
+            resolved = self._resolve(host, port, within)
         for address in resolved:
             problem = self.problem(address)
             if problem:
@@ -77,17 +88,35 @@ class AddressGuard:
                 raise BlockedAddress(f"refused: {shown} is {problem}")
         return resolved
 
-    def connect(self, conn: HTTPConnection) -> socket.socket:
-        """Open the socket for urllib3 connection `conn` to a checked address."""
+    def _resolve(self, host: str, port: int, within: float | None) -> list[str]:
+        # getaddrinfo cannot be interrupted: under a deadline it runs in a resolver thread, and
+        # the request stops waiting for it when the deadline comes.
+        if within is None:
+            return self.resolver(host, port)
+        if within <= 0:
+            raise ResolveTimeout(host)
         try:
-            addresses = self.addresses(conn.host, conn.port)
+            return _RESOLVERS.submit(self.resolver, host, port).result(timeout=within)
+        except concurrent.futures.TimeoutError:
+            raise ResolveTimeout(host) from None
+
+    def connect(self, conn: HTTPConnection, within: float | None = None) -> socket.socket:
+        """Open the socket for urllib3 connection `conn` to a checked address, within `within`
+        seconds for resolving and connecting (the request's deadline) if given."""
+        try:
+            addresses = self.addresses(conn.host, conn.port, within)
         except socket.gaierror as e:
             raise NameResolutionError(conn.host, conn, e) from e
+        except ResolveTimeout as e:
+            raise ConnectTimeoutError(conn, f"resolving {conn.host} outlasted the deadline") from e
+        timeout = conn.timeout
+        if within is not None and isinstance(timeout, int | float):
+            timeout = min(timeout, max(within, 0.001))
         last_error: OSError | None = None
         for address in addresses:
             try:
                 return urllib3_connection.create_connection(
-                    (address, conn.port), conn.timeout,
+                    (address, conn.port), timeout,
                     source_address=conn.source_address, socket_options=conn.socket_options,
                 )
             except TimeoutError as e:
@@ -101,11 +130,19 @@ class AddressGuard:
 def _pool_classes(guard: AddressGuard, watch: ConnectionWatch) -> dict[str, type[HTTPConnectionPool]]:
     class GuardedHTTPConnection(HTTPConnection):
         def _new_conn(self) -> socket.socket:
-            return guard.connect(self)
+            return guard.connect(self, watch.remaining())
+
+        def connect(self) -> None:
+            super().connect()
+            watch.connected(self)
 
     class GuardedHTTPSConnection(HTTPSConnection):
         def _new_conn(self) -> socket.socket:
-            return guard.connect(self)
+            return guard.connect(self, watch.remaining())
+
+        def connect(self) -> None:
+            super().connect()
+            watch.connected(self)
 
     class Watched(HTTPConnectionPool):
         def _get_conn(self, timeout: float | None = None) -> Any:

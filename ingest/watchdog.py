@@ -25,7 +25,8 @@ COMPACT_EVERY = 1024  # drop finished watches from the timer heap every this man
 class Watched:
     """One request under watch: the connection it uses, and whether its deadline cut it."""
 
-    def __init__(self) -> None:
+    def __init__(self, when: float) -> None:
+        self.when = when  # time.monotonic() of the deadline
         self.connection: Any = None
         self.cut = False
         self.done = False
@@ -103,12 +104,24 @@ class ConnectionWatch:
         if watched is not None:
             watched.connection = connection
 
+    def remaining(self) -> float | None:
+        """Seconds left before this thread's deadline (None outside a `deadline` block)."""
+        watched = getattr(self._local, "watched", None)
+        return None if watched is None else watched.when - time.monotonic()
+
+    def connected(self, connection: Any) -> None:
+        """`connection` has its socket now: if the deadline passed while it had none (slow DNS,
+        a slow connect), the timer found nothing to cut, so cut it here."""
+        watched = getattr(self._local, "watched", None)
+        if watched is not None and watched.connection is connection and watched.cut:
+            watched.expire()
+
     @contextmanager
     def deadline(self, seconds: float) -> Iterator[Watched]:
         """Watch the requests this thread sends inside the block for `seconds`."""
-        watched = Watched()
+        watched = Watched(time.monotonic() + seconds)
         self._local.watched = watched
-        _TIMERS.add(time.monotonic() + seconds, watched)
+        _TIMERS.add(watched.when, watched)
         try:
             yield watched
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import socket
 import threading
+import time
 import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -395,3 +396,41 @@ def test_headers_trickled_byte_by_byte_are_cut_at_the_deadline():
         fetcher.close()
     assert result.outcome == "error" and result.error == "timeout after 1.5s"
     assert result.elapsed < 5  # the trickle alone would take 30 s
+
+
+def test_slow_name_resolution_counts_against_the_deadline(server):
+    """getaddrinfo cannot be interrupted: the request stops waiting for it at the deadline."""
+    server.route("/feed", Response(200, FEED, RSS))
+
+    def slow_dns(host: str, port: int) -> list[str]:
+        time.sleep(3)
+        return ["127.0.0.1"]
+
+    fetcher = Fetcher(HttpSettings(allow_private_networks=True, deadline=1, connect_timeout=5), resolver=slow_dns)
+    started = time.monotonic()
+    result = fetcher.fetch(FetchState(f"http://feeds.test:{server.port}/feed"))
+    fetcher.close()
+    assert result.outcome == "error" and result.error == "timeout after 1s"
+    assert time.monotonic() - started < 2
+
+
+def test_a_socket_opened_after_the_deadline_fired_is_cut_at_once():
+    """The deadline passed while the connection had no socket (the timer cut nothing): the socket
+    that arrives later is shut down as soon as the connection has it."""
+    from ingest.watchdog import ConnectionWatch
+
+    class Connection:
+        sock: socket.socket | None = None
+
+    watch, connection = ConnectionWatch(), Connection()
+    near, far = socket.socketpair()
+    with watch.deadline(0.05) as watched:
+        watch.taken(connection)
+        time.sleep(0.3)
+        assert watched.cut  # fired with nothing to shut down
+        connection.sock = near
+        watch.connected(connection)
+        near.settimeout(2)
+        assert near.recv(1) == b""  # shut down: a read ends at once instead of waiting for data
+    near.close()
+    far.close()
