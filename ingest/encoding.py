@@ -42,6 +42,10 @@ _ENCODING_ATTR = re.compile(r"""encoding\s*=\s*(["'])[^"']*\1""")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _JSON = re.compile(r"\s*[{\[]")
+_WESTERN = {"cp1252", "iso8859-15", "iso8859_15"}  # after SUPERSETS: ISO-8859-1 and ASCII read as cp1252
+_ACCENTED = re.compile("[\u00c0-\u00ff]")
+_ASCII_LETTERS = re.compile("[A-Za-z]")
+_SAMPLE = 1 << 16
 _JSON_BYTES = re.compile(rb"\s*[{\[]")
 
 
@@ -110,6 +114,17 @@ def _detect(body: bytes) -> str | None:
     return next((name for name in PREFERRED_DETECTED if name in close), best.encoding)
 
 
+def _doubtful_western(name: str, text: str) -> bool:
+    """Whether text decoded with a Western single-byte label (servers send "ISO-8859-1" by
+    default, whatever the bytes) has far more accented letters than Western text ever does:
+    Cyrillic or Greek bytes read as Latin-1 come out as runs of them ("Íîâîñòè")."""
+    if SUPERSETS.get(name, name) not in _WESTERN:
+        return False
+    sample = text[:_SAMPLE]
+    accented = len(_ACCENTED.findall(sample))
+    return accented >= 20 and accented > 0.3 * (accented + len(_ASCII_LETTERS.findall(sample)))
+
+
 def _mostly_utf8(body: bytes) -> str | None:
     text = body.decode(UTF8, errors="replace")
     bad = text.count("\ufffd") - body.count("\ufffd".encode())
@@ -164,8 +179,12 @@ def _decode(body: bytes, http_charset: str | None, warnings: list[str]) -> str |
             warnings.append(f"repaired {repairs} double-encoded UTF-8 sequences (mojibake)")
             return repaired
         return None
-    for _, label, name in declared:
+    for source, label, name in declared:
         if name and not _is_utf8(name) and (decoded := _try_decode(body, name)) is not None:
+            if _doubtful_western(name, decoded) and (detected := _detect(body)) and \
+                    SUPERSETS.get(detected, detected) not in _WESTERN:
+                warnings.append(f"{source} says {label} but the text reads as {_label(detected)}; converted")
+                return body.decode(SUPERSETS.get(detected, detected), errors="replace")
             wrong = [f"{source} says {other}" for source, other, n in declared if _is_utf8(n)]
             if wrong:
                 warnings.append(f"{', '.join(wrong)} but the bytes are {label}; converted")

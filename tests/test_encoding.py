@@ -58,6 +58,28 @@ def test_http_charset_right_xml_declaration_wrong():
     assert warnings == ["XML declaration says utf-8 but the bytes are windows-1251; converted"]
 
 
+CYRILLIC = "Новости Минска: в городе открылся новый парк, жители довольны и гуляют до вечера"
+
+
+@pytest.mark.parametrize("declared,http", [(None, "ISO-8859-1"), ("windows-1252", None), ("iso-8859-1", "latin1")])
+def test_a_western_label_on_cyrillic_bytes_is_doubted(declared, http):
+    """Servers label everything ISO-8859-1 by default: Cyrillic read that way is all accents."""
+    body = doc(CYRILLIC, declared).encode("cp1251")
+    out, warnings = normalize_encoding(body, http)
+    assert title_of(out) == CYRILLIC
+    assert len(warnings) == 1 and "reads as cp1251; converted" in warnings[0]
+
+
+@pytest.mark.parametrize("text", [
+    "Les élèves français préfèrent l'été: à côté du lycée, où ça déménage",
+    "Þórður og Ævar fóru í bæinn á föstudaginn með ömmu sinni og afa",
+    "Größenänderungen für Straßenbahnen in München: Übergänge geöffnet",
+])
+def test_real_western_text_keeps_its_western_label(text):
+    out, warnings = normalize_encoding(doc(text, "iso-8859-1").encode("iso-8859-1"), "ISO-8859-1")
+    assert title_of(out) == text and warnings == []
+
+
 def test_declared_legacy_but_bytes_are_utf8():
     body = doc("日本語のニュース", "euc-jp").encode()
     out, warnings = normalize_encoding(body, None)
