@@ -21,6 +21,7 @@ from ingest.fetch import FetchResult
 SY_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 30 * 86400, "yearly": 365 * 86400}
 POLLS_PER_POST = 4  # check about four times per typical gap between posts
 RECENT_POSTS = 20
+RETRY_AFTER_LIMIT = timedelta(days=30)  # a longer Retry-After is a broken server, not a request
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,8 @@ def normal_interval(policy: Policy, hints: FeedHints, max_age: float | None) -> 
 def backoff_delay(policy: Policy, error_count: int, rng: random.Random) -> float:
     """Exponential backoff for the `error_count`-th consecutive error, jittered into [½d, d]."""
     base = policy.clamp(policy.interval)
-    delay = min(policy.max_backoff, base * 2 ** max(error_count - 1, 0))
+    doublings = min(max(error_count - 1, 0), 64)  # 2**1024 would overflow a float long after the cap
+    delay = min(policy.max_backoff, base * 2 ** doublings)
     return delay * rng.uniform(0.5, 1.0)
 
 
@@ -114,9 +116,9 @@ def next_check(now: datetime, policy: Policy, result: FetchResult, *, error_coun
     The normal interval comes from `hints` or, when the document was not parsed this time (304,
     unchanged), from `interval` as remembered from the last parse; the response's max-age is a
     floor either way. `error_count` counts consecutive errors including this result (ignored
-    unless it is an error). A Retry-After is honoured (capped at max(max_backoff, max_interval)
-    so a feed never stops silently) plus a little jitter so feeds sharing a host don't return at
-    once.
+    unless it is an error). A Retry-After is honoured as asked, up to `RETRY_AFTER_LIMIT` (a
+    server asking for more is broken, and a feed must never stop silently), plus a little jitter
+    so feeds sharing a host don't return at once.
     """
     rng = rng or random.Random()
     if result.outcome == "error":
@@ -128,7 +130,7 @@ def next_check(now: datetime, policy: Policy, result: FetchResult, *, error_coun
     else:
         normal = policy.clamp(max(interval, result.max_age or 0))
     if result.outcome == "retry_later":
-        cap = now + timedelta(seconds=max(policy.max_backoff, policy.max_interval))
+        cap = now + RETRY_AFTER_LIMIT
         earliest = min(result.retry_after, cap) if result.retry_after else now + timedelta(seconds=normal)
         spread = rng.uniform(0, policy.jitter * policy.min_interval)
         return max(earliest, now) + timedelta(seconds=spread)

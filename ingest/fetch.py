@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Literal
@@ -49,6 +49,7 @@ FEED_ACCEPT = (
 REDIRECTS = {301, 302, 303, 307, 308}
 PERMANENT = {301, 308}
 DRAIN_LIMIT = 64 * 1024
+MAX_RETRY_AFTER_SECONDS = 10 * 365 * 86400  # far beyond any schedule, far below datetime.max
 
 
 @dataclass
@@ -139,8 +140,8 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return datetime.fromtimestamp(now.timestamp() + int(value), UTC)
+    if value.isdigit():  # bounded: an absurd number of seconds must not overflow the datetime
+        return now + timedelta(seconds=min(int(value), MAX_RETRY_AFTER_SECONDS))
     return _http_date(value)
 
 

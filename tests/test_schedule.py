@@ -72,6 +72,13 @@ def test_errors_back_off_exponentially_with_jitter_and_cap():
     assert all(3600 <= d <= 7200 for d in seen) and len(set(seen)) > 100
 
 
+def test_backoff_stays_capped_after_any_number_of_errors():
+    rng = random.Random(5)
+    policy = Policy(interval=1800.0, min_interval=300.0, max_interval=6 * 3600.0, jitter=0.1)  # as configs give
+    for count in (64, 65, 1025, 10**6):
+        assert 43200 <= backoff_delay(policy, count, rng) <= 86400
+
+
 def test_recovery_returns_to_the_normal_interval():
     assert all(1620 <= d <= 1980 for d in delays("ok", error_count=0))
 
@@ -81,5 +88,15 @@ def test_retry_after_is_honoured_and_not_an_error():
     seen = delays("retry_later", retry_after=later)
     assert all(3 * HOUR <= d <= 3 * HOUR + 30 for d in seen)
     assert all(1620 <= d <= 1980 for d in delays("retry_later"))  # 429 without Retry-After
-    assert max(delays("retry_later", retry_after=NOW + timedelta(days=365))) <= 86400 + 30
+    two_days = delays("retry_later", retry_after=NOW + timedelta(days=2))  # longer than max_backoff
+    assert all(2 * 86400 <= d <= 2 * 86400 + 30 for d in two_days)
+    assert max(delays("retry_later", retry_after=NOW + timedelta(days=365))) <= 30 * 86400 + 30  # a broken server
     assert all(0 <= d <= 30 for d in delays("retry_later", retry_after=NOW - timedelta(hours=1)))
+
+
+def test_an_absurd_retry_after_does_not_overflow():
+    from ingest.fetch import parse_retry_after
+
+    far = parse_retry_after("99999999999999999999", NOW)
+    assert far is not None and NOW + timedelta(days=3600) < far < NOW + timedelta(days=3700)
+    assert parse_retry_after("120", NOW) == NOW + timedelta(seconds=120)
