@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from feedrelay.durations import Duration, Size
+from feedrelay.durations import Duration, Size, format_duration
 
 
 class ConfigError(Exception):
@@ -82,6 +82,13 @@ class DefaultsConfig(Strict):
     max_backoff: Duration = timedelta(hours=24)
     max_items: int = Field(200, ge=1, le=100_000)
     clean: CleanConfig = CleanConfig()
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> DefaultsConfig:
+        if self.min_interval > self.max_interval:
+            raise ValueError(f"min_interval ({format_duration(self.min_interval)}) is longer than "
+                             f"max_interval ({format_duration(self.max_interval)})")
+        return self
 
 
 class DedupConfig(Strict):

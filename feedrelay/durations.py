@@ -15,15 +15,19 @@ _SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 102
 
 
 def parse_duration(value: object) -> timedelta:
-    """`15m` → 15 minutes. A bare number is seconds. Raises ValueError with a hint."""
+    """`15m` → 15 minutes. A bare number is seconds. Raises ValueError with a hint; every
+    duration feedrelay takes (intervals, timeouts, leases, retention) must be longer than zero."""
     if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
-    match = _DURATION.match(str(value)) if isinstance(value, str) else None
-    if not match:
+        duration = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        duration = timedelta(seconds=value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        duration = timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    else:
         raise ValueError(f"{value!r} is not a duration (use 15m, 2h, 1d)")
-    return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    if duration <= timedelta(0):
+        raise ValueError(f"{value!r} is not longer than zero (use 15m, 2h, 1d)")
+    return duration
 
 
 def format_duration(value: timedelta) -> str:

@@ -59,6 +59,24 @@ def test_target_errors_name_the_target_field(tmp_path: Path) -> None:
     assert "feed" in info.value.errors[1] and "wordpress" in info.value.errors[1]
 
 
+def test_zero_durations_and_crossed_interval_bounds_are_rejected(tmp_path: Path) -> None:
+    """A 0s interval polled a feed continuously and a 0s max_backoff retried errors at once."""
+    text = ("http:\n  deadline: 0\ndefaults:\n  interval: 0s\n  max_backoff: 0m\n"
+            "  min_interval: 2h\n  max_interval: 1h\nfeeds:\n  - {name: a, url: http://a.example/, interval: 0.0h}\n")
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, tmp_path / "c.yaml")
+    assert info.value.errors == [
+        "c.yaml:2: http.deadline: 0 is not longer than zero (use 15m, 2h, 1d)",
+        "c.yaml:4: defaults.interval: '0s' is not longer than zero (use 15m, 2h, 1d)",
+        "c.yaml:5: defaults.max_backoff: '0m' is not longer than zero (use 15m, 2h, 1d)",
+        "c.yaml:9: feeds[0].interval: '0.0h' is not longer than zero (use 15m, 2h, 1d)",
+    ]
+    crossed = "defaults:\n  min_interval: 2h\n  max_interval: 1h\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(crossed, tmp_path / "c.yaml")
+    assert info.value.errors == ["c.yaml:1: defaults: min_interval (2h) is longer than max_interval (1h)"]
+
+
 def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config("feeds:\n  - name: a\n   url: [\n", tmp_path / "c.yaml")
