@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, null, or_, select, update
+from sqlalchemy import delete, null, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from feedrelay.items import utcnow
@@ -22,11 +22,15 @@ BATCH = 500
 def prune(session: Session, retention: timedelta, *, now: datetime | None = None) -> int:
     """Turn items first seen before `now - retention` into tombstones; return how many.
 
-    Items of a story updated within the retention window keep their content (a target may still
-    need it). Runs in batches inside the caller's transaction.
+    Items of a story updated within the retention window, or with a delivery still pending (a
+    target paused or backing off for longer than the window), keep their content: a target may
+    still need it. Runs in batches inside the caller's transaction.
     """
     cutoff = (now or utcnow()) - retention
-    recent_stories = select(models.Story.id).where(models.Story.updated_at >= cutoff)
+    recent_stories = union(
+        select(models.Story.id).where(models.Story.updated_at >= cutoff),
+        select(models.Delivery.story_id).where(models.Delivery.state == "pending"),
+    )
     pruned = 0
     while True:
         ids = list(session.scalars(

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -325,6 +325,8 @@ def test_pruned_item_keeps_its_identity(store: Store) -> None:
     title, text = article(130)
     old = post("origin", "p1", title, text, link="https://origin.example/old/")
     store.put("origin", old, now=T0)
+    assert prune(store.session, timedelta(days=180), now=T0 + timedelta(days=181)) == 0  # still to deliver
+    store.session.execute(update(models.Delivery).values(state="done"))
     assert prune(store.session, timedelta(days=180), now=T0 + timedelta(days=181)) == 1
     row = store.session.scalars(select(models.Item)).one()
     assert row.status == "pruned" and row.data is None
