@@ -267,7 +267,8 @@ class Relay:
                 known = known_items(session, row.id, raw, hashes, row.guid_mode)
                 items, reasons = self.clean_items(feed, raw, known)
                 stored = store_items(session, row, items, self.store_policy(session), reasons,
-                                     deleted=parsed.deleted, raw_hashes=hashes)
+                                     deleted=parsed.deleted, raw_hashes=hashes,
+                                     beyond=parsed.items[len(raw):] if feed.complete else ())
                 _count(outcome, stored)
             self._record(row, feed, result, parsed, outcome)
             release_feed(session, row, self.owner)

@@ -182,12 +182,14 @@ class StorePolicy:
 def store_items(session: Session, feed: models.Feed, items: Sequence[Item], policy: StorePolicy,
                 filtered: Sequence[str | None] | None = None, *,
                 deleted: Sequence[str] = (), now: datetime | None = None,
-                raw_hashes: Sequence[str | None] | None = None) -> StoreReport:
+                raw_hashes: Sequence[str | None] | None = None, beyond: Sequence[Item] = ()) -> StoreReport:
     """Store one fetched batch of a feed's items; `filtered[i]` is a filter reason or None.
 
     `deleted` holds the refs of Atom tombstones (RFC 6721) the document carried; `now` is the
     time recorded (default: the clock); `raw_hashes[i]` is item i's `identity.raw_hash`, kept
     so that the next fetch can skip cleaning it when it comes back unchanged (`known_items`).
+    `beyond` are the document's items past the feed's `max_items` (parsed, not stored): for a
+    complete feed they are still in it, so not retracted.
     """
     report = StoreReport()
     now = now or utcnow()
@@ -225,14 +227,25 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
     if deleted:
         _apply_tombstones(session, feed, deleted, policy, report, now)
     if feed.id in policy.complete_feeds and items:
-        vanished = session.scalars(select(models.Item).where(
-            models.Item.feed_id == feed.id, models.Item.status == "active", models.Item.key.not_in(keys)))
-        for row in vanished:
+        for row in _vanished(session, feed, items, keys, beyond):
             retract(session, row, feed, policy, now)
             report.retracted += 1
     if policy.near_duplicate is not None:
         policy.near_duplicate.flush(session)
     return report
+
+
+def _vanished(session: Session, feed: models.Feed, items: list[Item], keys: list[str], beyond: Sequence[Item]
+              ) -> list[models.Item]:
+    """A complete feed's active items that the document no longer lists."""
+    if not beyond:
+        return list(session.scalars(select(models.Item).where(
+            models.Item.feed_id == feed.id, models.Item.status == "active", models.Item.key.not_in(keys))))
+    if feed.guid_mode == "hash":  # keys made from clean text: the uncleaned rest can't be matched
+        return []
+    present = set(keys) | set(per_feed_keys([*items, *beyond], feed.guid_mode)[len(items):])
+    return [row for row in session.scalars(select(models.Item).where(
+        models.Item.feed_id == feed.id, models.Item.status == "active")) if row.key not in present]
 
 
 def known_items(session: Session, feed_id: int, raw: Sequence[Item], raw_hashes: Sequence[str],

@@ -33,9 +33,10 @@ def atom(entries: list[tuple[str, str]], tombstones: list[str] = ()) -> bytes:
             f"<updated>2026-11-27T10:00:00Z</updated>{body}{gone}</feed>").encode()
 
 
-def relay_for(tmp_path: Path, server: LocalServer, complete: bool) -> Relay:
+def relay_for(tmp_path: Path, server: LocalServer, complete: bool, max_items: int = 200) -> Relay:
     (tmp_path / "config.yaml").write_text(f"""\
 http: {{allow_private_networks: true}}
+defaults: {{max_items: {max_items}}}
 feeds:
   - name: city
     url: {server.url('/feed')}
@@ -99,3 +100,20 @@ def test_housekeeping_prunes_old_content_but_keeps_identity(tmp_path: Path) -> N
             with relay.sessions.begin() as session:
                 session.execute(update(models.Feed).values(body_hash=None))
             assert relay.run_once().feeds[0].new == 0
+
+
+def test_items_past_max_items_in_a_complete_feed_are_not_retracted(tmp_path: Path) -> None:
+    """Only the first `max_items` are stored, but the rest are still in the document."""
+    topics = [("1", "Parking"), ("2", "Library"), ("3", "Harbour"), ("4", "Budget")]
+    with LocalServer() as server:
+        server.route("/feed", Response(200, atom(topics[2:])))  # 3 and 4 stored first
+        with relay_for(tmp_path, server, complete=True, max_items=2) as relay:
+            relay.run_once()
+            server.route("/feed", Response(200, atom(topics)))  # two new ones in front: 3, 4 past the cut
+            report = relay.run_once()
+            assert report.feeds[0].new == 2 and report.feeds[0].retracted == 0
+            assert published_titles(tmp_path) == ["Budget decided", "Harbour decided", "Library decided",
+                                                  "Parking decided"]
+            server.route("/feed", Response(200, atom(topics[:2] + topics[3:])))  # 3 really goes
+            assert relay.run_once().feeds[0].retracted == 1
+            assert "Harbour decided" not in published_titles(tmp_path)
