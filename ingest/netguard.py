@@ -44,11 +44,31 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
 
 
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 host an IPv6 address reaches through a translation or tunnel (IPv4-mapped,
+    6to4, Teredo, NAT64, IPv4-compatible), or None: the guard must judge that host, not the
+    wrapper, which Python's tables call global (`2002:7f00:1::` is 127.0.0.1 over 6to4)."""
+    if ip.ipv4_mapped or ip.sixtofour:
+        return ip.ipv4_mapped or ip.sixtofour
+    if ip.teredo:
+        return ip.teredo[1]
+    if any(ip in network for network in _NAT64) or ip in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+    return None
+
+
 def address_problem(address: str) -> str | None:
     """Why `address` must not be contacted ("a private address", …), or None if it is public."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:  # fec0::/10, deprecated but still routed inside some networks
+            return "a private address"
+        if not (ip.is_unspecified or ip.is_loopback) and (inner := embedded_ipv4(ip)) is not None:
+            ip = inner
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:

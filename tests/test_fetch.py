@@ -250,6 +250,19 @@ def test_loopback_refused_unless_private_networks_allowed(server):
     assert server.requests == []
 
 
+@pytest.mark.parametrize("address,problem", [
+    ("2002:7f00:1::1", "a loopback address"),  # 6to4 around 127.0.0.1
+    ("2002:a00:1::1", "a private address"),  # 6to4 around 10.0.0.1
+    ("64:ff9b::a9fe:a9fe", "a link-local address"),  # NAT64 around 169.254.169.254 (cloud metadata)
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "a loopback address"),  # Teredo, client 127.0.0.1
+    ("::127.0.0.1", "a loopback address"),  # IPv4-compatible
+    ("fec0::1", "a private address"),  # site-local
+    ("2002:808:808::1", None), ("64:ff9b::808:808", None), ("2001:4860:4860::8888", None),
+])
+def test_ipv6_wrappers_are_judged_by_the_ipv4_host_they_reach(address, problem):
+    assert address_problem(address) == problem
+
+
 def test_public_looking_host_resolving_to_loopback_refused(server):
     server.route("/feed", Response(200, FEED, RSS))
     fetcher = Fetcher(HttpSettings(), resolver=lambda host, port: ["127.0.0.1"])
