@@ -18,6 +18,8 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -78,6 +80,7 @@ class Daemon:
         self.pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="fetch")
         self.in_flight: dict[str, tuple[Future[FeedOutcome], Relay]] = {}
         self.retired: list[Relay] = []
+        self.in_use: Counter[int] = Counter()  # relays (by id) a claim, publish or housekeeping pass holds
         self.lock = threading.Lock()
         self.dispatching = threading.Lock()
         self.dispatch_wanted = threading.Event()
@@ -107,14 +110,29 @@ class Daemon:
             return
         with self.lock:
             free = self.slots - len(self.in_flight)
-        relay = self.relay
-        for name in relay.claim_due_feeds(free):
+        with self._relay_in_use() as relay:
+            for name in relay.claim_due_feeds(free):
+                with self.lock:
+                    if name in self.in_flight:
+                        continue
+                    future = self.pool.submit(relay._poll_safely, name)
+                    self.in_flight[name] = (future, relay)
+                future.add_done_callback(lambda f, n=name: self._done(n, f))
+
+    @contextlib.contextmanager
+    def _relay_in_use(self) -> Iterator[Relay]:
+        """The current relay, kept open for the block even if a config reload retires it meanwhile."""
+        with self.lock:
+            relay = self.relay
+            self.in_use[id(relay)] += 1
+        try:
+            yield relay
+        finally:
             with self.lock:
-                if name in self.in_flight:
-                    continue
-                future = self.pool.submit(relay._poll_safely, name)
-                self.in_flight[name] = (future, relay)
-            future.add_done_callback(lambda f, n=name: self._done(n, f))
+                self.in_use[id(relay)] -= 1
+                if not self.in_use[id(relay)]:
+                    del self.in_use[id(relay)]
+            self._close_retired()
 
     def _done(self, name: str, future: Future[FeedOutcome]) -> None:
         with self.lock:
@@ -137,16 +155,18 @@ class Daemon:
     def publish(self, force: bool = False) -> None:
         """Deliver pending revisions after new items, or whenever some are waiting (another worker
         stored them, or a dead worker's lease expired), and periodically for retries."""
-        if not force and not self.publish_wanted.is_set() and not self.relay.deliveries_waiting():
-            return
-        self.publish_wanted.clear()
-        report = self.relay.publish()
+        with self._relay_in_use() as relay:
+            if not force and not self.publish_wanted.is_set() and not relay.deliveries_waiting():
+                return
+            self.publish_wanted.clear()
+            report = relay.publish()
         if report.counts:
             log.info("published: %s", dict(report.counts))
 
     def housekeeping(self) -> None:
         """Retention: prune old item content (identity keys stay)."""
-        pruned = self.relay.housekeeping()
+        with self._relay_in_use() as relay:
+            pruned = relay.housekeeping()
         if pruned:
             log.info("housekeeping: pruned %d items older than the retention period", pruned)
 
@@ -193,7 +213,7 @@ class Daemon:
     def _close_retired(self) -> None:
         """Close relays of earlier configs that no running poll uses any more."""
         with self.lock:
-            busy = {id(relay) for _, relay in self.in_flight.values()}
+            busy = {id(relay) for _, relay in self.in_flight.values()} | set(self.in_use)
             idle = [relay for relay in self.retired if id(relay) not in busy]
             self.retired = [relay for relay in self.retired if id(relay) in busy]
         for relay in idle:

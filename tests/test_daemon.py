@@ -181,3 +181,35 @@ def test_every_spelling_of_the_sqlite_url_finds_the_same_lock(tmp_path: Path, sp
     finally:
         assert held is not None
         held.close()
+
+
+def test_a_reload_during_a_publish_pass_closes_the_old_relay_only_when_the_pass_ends(tmp_path: Path) -> None:
+    from feedrelay.config import load_config
+    from feedrelay.daemon import Daemon
+    from feedrelay.publishing import PublishReport
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: sqlite:///{tmp_path / 'relay.db'}\nfeeds: []\n")
+    daemon = Daemon(config, load_config(config))
+    old = daemon.relay
+    publishing, finish = threading.Event(), threading.Event()
+    closed: list[bool] = []
+
+    def slow_publish() -> PublishReport:
+        publishing.set()
+        finish.wait(10)
+        return PublishReport()
+
+    close = old.close
+    old.publish = slow_publish  # type: ignore[method-assign]
+    old.close = lambda: (closed.append(True), close())[1]  # type: ignore[method-assign]
+    thread = threading.Thread(target=daemon.publish, kwargs={"force": True})
+    thread.start()
+    assert publishing.wait(10)
+    config.write_text(f"database: sqlite:///{tmp_path / 'relay.db'}\nfeeds: []\nlog:\n  level: DEBUG\n")
+    daemon.reload()
+    assert daemon.relay is not old and closed == []  # the pass still uses it
+    finish.set()
+    thread.join(10)
+    assert closed == [True]
+    daemon.relay.close()
