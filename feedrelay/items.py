@@ -50,6 +50,7 @@ class Item:
     deleted: bool = False
     litter: list[str] = field(default_factory=list)
     wp_id: int | None = None
+    base: str | None = None  # an Atom xml:base for the content's relative links (else they follow `link`)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict (datetimes as ISO 8601) that `from_json` reads back."""

@@ -240,7 +240,7 @@ def clean_item(item: Item, rules: CleanRules | None = None) -> Item:
             title = pattern.sub(replace, title)
     content = item.content_html
     raw = content if content and not content.isspace() else item.summary  # = content.strip(), no copy
-    result = clean_html(raw or "", base_url=item.link, rules=rules)
+    result = clean_html(raw or "", base_url=item.base or item.link, rules=rules)
     return dataclasses.replace(
         item,
         title=clean_title(title),

@@ -70,7 +70,7 @@ def _parse(body: bytes, feed_name: str, base_url: str | None, content_type: str 
         except NotFast as reason:
             log.debug("feed %s read by feedparser: %s", feed_name, reason)
         else:
-            return _parsed_feed(document.meta, document.entries, feed_name, [], _unique(document.deleted))
+            return _parsed_feed(document.meta, document.entries, feed_name, [], _unique(document.deleted), base_url)
     # The fetcher hands over UTF-8 bytes whose XML declaration is right (ingest.encoding), so
     # the document is declared as XML in UTF-8 whatever the server's Content-Type said.
     headers = {"content-type": "application/xml; charset=utf-8"}
@@ -86,17 +86,17 @@ def _parse(body: bytes, feed_name: str, base_url: str | None, content_type: str 
         warnings.append(f"malformed feed, recovered: {reason}")
     if not parsed.get("version") and not parsed.entries:
         raise ParseError("not a feed (no RSS, Atom or JSON Feed document found)")
-    return _parsed_feed(parsed.feed, parsed.entries, feed_name, warnings, _tombstones(body))
+    return _parsed_feed(parsed.feed, parsed.entries, feed_name, warnings, _tombstones(body), base_url)
 
 
 def _parsed_feed(meta: Any, entries: list[Any], feed_name: str, warnings: list[str],
-                 deleted: list[str]) -> ParsedFeed:
+                 deleted: list[str], base_url: str | None) -> ParsedFeed:
     """A ParsedFeed from feedparser's feed and entries, or the fast path's dicts of the same shape."""
     language = meta.get("language")
     return ParsedFeed(
         title=meta.get("title"),
         link=meta.get("link"),
-        items=[_entry_to_item(entry, feed_name, language) for entry in entries],
+        items=[_entry_to_item(entry, feed_name, language, base_url or "") for entry in entries],
         language=language,
         ttl_minutes=_int(meta.get("ttl")),
         update_period=meta.get("sy_updateperiod"),
@@ -121,11 +121,14 @@ def _tombstones(body: bytes) -> list[str]:
     return _unique(refs)
 
 
-def _entry_to_item(entry: Any, feed_name: str, language: str | None) -> Item:
+def _entry_to_item(entry: Any, feed_name: str, language: str | None, document_base: str) -> Item:
     contents = [c for c in entry.get("content", []) if c.get("value")]
     html_contents = [c for c in contents if "html" in (c.get("type") or "")] or contents
     summary = entry.get("summary") or ""
-    content = max((c["value"] for c in html_contents), key=len, default="") or summary
+    chosen = max(html_contents, key=lambda c: len(c["value"]), default=None)
+    content = chosen["value"] if chosen else summary
+    # The content's xml:base, when the document set one: its relative links are relative to it.
+    base = chosen.get("base") if chosen else None
     enclosures = [
         Enclosure(url=e["href"], type=e.get("type"), length=_int(e.get("length")))
         for e in entry.get("enclosures", [])
@@ -153,6 +156,7 @@ def _entry_to_item(entry: Any, feed_name: str, language: str | None) -> Item:
         categories=_unique(t.get("term") for t in entry.get("tags", [])),
         enclosures=enclosures,
         language=entry.get("language") or language,
+        base=base if base and base != document_base else None,
     )
 
 

@@ -502,7 +502,7 @@ class _Reader:
         if self.inentry and not self.insource:
             entry = self.entry
             if element == "content":
-                entry.setdefault("content", []).append({"type": content_type, "value": output})
+                entry.setdefault("content", []).append({"type": content_type, "value": output, "base": self.base})
             elif element == "link":
                 if "&" in output:
                     output = _ENTITY_LIKE.sub(r"&\g<1>", output.replace("&amp;", "&"))

@@ -57,3 +57,24 @@ def test_rss_links_enclosures_and_thumbnails_with_script_schemes_are_dropped(fas
     (item,) = parse_feed(body, feed_name="r", fast=fast).items
     assert item.link is None and item.guid == "g-1"
     assert [e.url for e in item.enclosures] == ["https://site.example/a.mp3"]
+
+
+ATOM_WITH_BASE = (b'<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://ex.example/blog/"><title>t</title>'
+                  b"<id>f</id><updated>2026-01-01T00:00:00Z</updated><entry xml:base='2024/'><id>1</id><title>x</title>"
+                  b"<updated>2026-01-01T00:00:00Z</updated><link href='posts/a.html'/><content type='html'>"
+                  b"&lt;p&gt;See &lt;a href='media/r.pdf'&gt;the report&lt;/a&gt;, &lt;img src='/img/c.png'&gt;&lt;/p&gt;"
+                  b"</content></entry></feed>")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_atom_xml_base_resolves_the_content_links(fast: bool) -> None:
+    """Relative links in content follow the entry's xml:base, not the item's link."""
+    from ingest.clean import clean_item
+
+    (item,) = parse_feed(ATOM_WITH_BASE, feed_name="a", base_url="https://feeds.example/atom.xml", fast=fast).items
+    assert item.link == "https://ex.example/blog/2024/posts/a.html" and item.base == "https://ex.example/blog/2024/"
+    html = clean_item(item).content_html
+    assert 'href="https://ex.example/blog/2024/media/r.pdf"' in html and 'src="https://ex.example/img/c.png"' in html
+    plain = ATOM_WITH_BASE.replace(b' xml:base="https://ex.example/blog/"', b"").replace(b" xml:base='2024/'", b"")
+    (bare,) = parse_feed(plain, feed_name="a", base_url="https://ex.example/blog/2024/posts/a.html", fast=fast).items
+    assert bare.base is None  # no xml:base: links follow the item's link, as before
