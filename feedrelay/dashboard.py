@@ -1,20 +1,23 @@
 """The read-only dashboard (`/`) and `/metrics` of `feedrelay serve`.
 
 One page a person reads at a glance: feed health, target delivery state, and recent stories
-with their copies and why each copy joined. Both routes can require a token: when
-`serve.token_env` names an environment variable, requests must carry its value as
+with their copies and why each copy joined. Without `serve.token_env` both routes answer only
+clients on this machine (loopback), whatever address `serve` listens on: the feed files are
+public, the operator's view is not. With it, requests must carry the variable's value as
 `Authorization: Bearer …` or `?token=…`; if the variable is unset the routes refuse everyone.
+Feed URLs are shown without credentials or query values.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
@@ -48,7 +51,7 @@ def render_dashboard(session: Session, config: Config, *, stories: int = 30) -> 
         now=now, feeds=feeds, health_counts=health_counts, targets=target_views(session, config),
         stories=recent_stories(session, stories), pending=pending,
         story_count=session.scalar(select(func.count()).select_from(models.Story)) or 0,
-        relative=lambda when: relative(when, now),
+        relative=lambda when: relative(when, now), shown_url=shown_url,
     )
 
 
@@ -61,18 +64,38 @@ class TokenGuard:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if self.token_env is None:
-            return self.app(environ, start_response)
+            if _from_this_machine(environ):
+                return self.app(environ, start_response)
+            return _answer(start_response, "403 Forbidden", "without serve.token_env the dashboard and metrics "
+                           "answer only this machine (the feed files are public)\n")
         expected = os.environ.get(self.token_env)
         if not expected:
             return _answer(start_response, "403 Forbidden",
                            f"the dashboard needs a token: set the environment variable {self.token_env}\n")
-        given = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
-        if not given:
+        scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+        given = credentials.strip() if scheme.lower() == "bearer" else ""
+        if not given:  # no bearer token (a proxy's own Authorization may be there): the query's
             given = (parse_qs(environ.get("QUERY_STRING", "")).get("token") or [""])[0]
         if not hmac.compare_digest(given.encode(), expected.encode()):
             return _answer(start_response, "401 Unauthorized", "token required\n",
                            [("WWW-Authenticate", 'Bearer realm="feedrelay"')])
         return self.app(environ, start_response)
+
+
+def _from_this_machine(environ: dict[str, Any]) -> bool:
+    try:
+        return ipaddress.ip_address(environ.get("REMOTE_ADDR", "").split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def shown_url(url: str) -> str:
+    """A feed URL as the dashboard shows it: no user name, password or query values (API keys)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"…@{host}" if "@" in parts.netloc else host
+    query = "&".join(f"{name.partition('=')[0]}=…" for name in parts.query.split("&") if name) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def dashboard_app(config: Config, sessions: sessionmaker[Session]) -> WSGIApp:
@@ -103,8 +126,21 @@ def add_operator_routes(server: Any, config: Config) -> Any:
     _, sessions = open_database(config.database_url, upgrade=False)  # the daemon migrates; serve only reads
     token_env = config.serve.token_env
     server.add_route("/", TokenGuard(dashboard_app(config, sessions), token_env))
-    server.add_route("/metrics", TokenGuard(metrics_wsgi_app(lambda: sessions), token_env))
+    server.add_route("/metrics", TokenGuard(_head_as_get(metrics_wsgi_app(lambda: sessions)), token_env))
     return server
+
+
+def _head_as_get(app: WSGIApp) -> WSGIApp:
+    """`app` answering HEAD like GET without the body (prometheus_client's app refuses HEAD)."""
+    def head_too(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] != "HEAD":
+            return app(environ, start_response)
+        body = app({**environ, "REQUEST_METHOD": "GET"}, start_response)
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+        return [b""]
+    return head_too
 
 
 def _answer(start_response: Callable[..., Any], status: str, text: str,

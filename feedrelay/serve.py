@@ -74,18 +74,22 @@ def _load(path: Path, stat: os.stat_result) -> CachedFile:
 
 
 def _accepts_gzip(header: str) -> bool:
-    """Whether Accept-Encoding allows gzip (named or `*`, with a non-zero q)."""
+    """Whether Accept-Encoding allows gzip (RFC 9110 §12.5.3): its own q if named, else `*`'s."""
+    qualities: dict[str, float] = {}
     for part in header.split(","):
-        token, _, params = part.strip().partition(";")
-        if token.strip().lower() in ("gzip", "*"):
-            quality = params.strip()
-            if not quality.startswith("q="):
-                return True
-            try:
-                return float(quality[2:]) > 0
-            except ValueError:
-                return False
-    return False
+        coding, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        coding = coding.lower()
+        if coding:
+            qualities["gzip" if coding == "x-gzip" else coding] = quality
+    return qualities.get("gzip", qualities.get("*", 0.0)) > 0
 
 
 def _not_modified(environ: dict[str, Any], cached: CachedFile) -> bool:
@@ -120,7 +124,10 @@ class FeedServer:
         self.routes[path] = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO") or "/"
+        try:  # WSGI hands the path over as Latin-1 characters; the URL's bytes are UTF-8
+            path = (environ.get("PATH_INFO") or "/").encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return _plain(start_response, "404 Not Found", b"not found\n")
         route = self.routes.get(path)
         if route is not None:
             return route(environ, start_response)
@@ -171,6 +178,8 @@ class FeedServer:
 
     def healthz(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """200 with the feed directories' state; the server is up."""
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+            return _plain(start_response, "405 Method Not Allowed", b"read-only\n", [("Allow", "GET, HEAD")])
         state = {prefix or "/": (path / "atom.xml").exists() or (path / "feed.json").exists()
                  or (path / "rss.xml").exists() for prefix, path in self.directories.items()}
         body = json.dumps({"status": "ok", "feeds": state}).encode()

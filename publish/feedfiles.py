@@ -94,7 +94,10 @@ class FeedFilesTarget:
         }
         versions = archive.versions(max(archive.count(), 1))
         slices = self._page_slices(len(versions))
-        for number, (offset, limit) in enumerate(slices):
+        # Archive pages first, the subscription document last: a reader never finds a link to
+        # a page not written yet.
+        for number in [*range(1, len(slices)), 0]:
+            offset, limit = slices[number]
             links = Page(number, len(slices) - 1, [])
             signature = (links.prev_archive, links.next_archive, tuple(versions[offset:offset + limit]))
             names = [self.directory / self._file_name(fmt, number) for fmt in self.config.formats]

@@ -72,12 +72,17 @@ def json_feed_item(entry: Entry, attribution: str | None) -> dict[str, Any]:
 
 
 def write_atomic(path: Path, data: bytes) -> bool:
-    """Replace `path` with `data` via a temp file and rename; False (no write) if unchanged."""
+    """Replace `path` with `data` via a temp file and rename; False (no write) if unchanged.
+
+    Each new version gets a modification time at least one whole second after the previous
+    one's: HTTP's Last-Modified has whole seconds, and two versions within one second would
+    look the same to a client revalidating with If-Modified-Since."""
     try:
         if path.read_bytes() == data:
             return False
+        previous: float | None = path.stat().st_mtime
     except FileNotFoundError:
-        pass
+        previous = None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -86,6 +91,9 @@ def write_atomic(path: Path, data: bytes) -> bool:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, 0o644)
+        if previous is not None and int(os.stat(temp).st_mtime) <= int(previous):
+            later = int(previous) + 1
+            os.utime(temp, (later, later))
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

@@ -166,3 +166,48 @@ def test_before_the_daemon_ever_ran_the_page_says_so(tmp_path: Path) -> None:
         assert status == 503 and "has `feedrelay run` started once?" in body
         status, body = fetch(base + "/metrics")
         assert status == 200 and "feedrelay_fetch_duration_seconds_count" in body and "feedrelay_stories" not in body
+
+
+def call(app, path: str, *, remote: str = "127.0.0.1", method: str = "GET", authorization: str | None = None,
+         query: str = "") -> tuple[str, bytes]:  # type: ignore[no-untyped-def]
+    """One request to a WSGI app, in process (`remote`: the client address it sees)."""
+    from wsgiref.util import setup_testing_defaults
+
+    environ: dict = {"PATH_INFO": path, "REQUEST_METHOD": method, "REMOTE_ADDR": remote, "QUERY_STRING": query}
+    if authorization:
+        environ["HTTP_AUTHORIZATION"] = authorization
+    setup_testing_defaults(environ)
+    answer: list[str] = []
+    body = b"".join(app(environ, lambda status, headers, *rest: answer.append(status)))
+    return answer[0], body
+
+
+def test_without_a_token_only_this_machine_sees_the_dashboard_and_metrics(tmp_path: Path) -> None:
+    """Listening on a public address serves the feed files to everyone, not the operator's view."""
+    app = make_app(load_config(relay_run(tmp_path)))
+    for remote in ("127.0.0.1", "::1"):
+        assert call(app, "/", remote=remote)[0] == "200 OK"
+    for remote in ("203.0.113.9", "10.1.2.3", ""):
+        assert call(app, "/", remote=remote)[0].startswith("403")
+        assert call(app, "/metrics", remote=remote)[0].startswith("403")
+    assert call(app, "/atom.xml", remote="203.0.113.9")[0] == "200 OK"
+    status, body = call(app, "/metrics", method="HEAD")
+    assert status == "200 OK" and body == b""  # prometheus_client's own app refuses HEAD
+
+
+def test_token_schemes_and_a_proxys_own_authorization(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEEDRELAY_TEST_DASHBOARD_TOKEN", "s3cret-token")
+    app = make_app(load_config(relay_run(tmp_path, "serve:\n  token_env: FEEDRELAY_TEST_DASHBOARD_TOKEN\n")))
+    remote = "203.0.113.9"
+    assert call(app, "/", remote=remote, authorization="bearer s3cret-token")[0] == "200 OK"
+    assert call(app, "/", remote=remote, authorization="Basic cHJveHk6cHc=", query="token=s3cret-token")[0] == "200 OK"
+    assert call(app, "/", remote=remote, authorization="Basic cHJveHk6cHc=")[0].startswith("401")
+
+
+def test_feed_urls_are_shown_without_credentials_or_query_values() -> None:
+    from feedrelay.dashboard import shown_url
+
+    assert shown_url("https://alice:hunter2@members.example/feed.xml?api_key=SECRET&x=1") == (
+        "https://…@members.example/feed.xml?api_key=…&x=…")
+    assert shown_url("https://site.example/feed/") == "https://site.example/feed/"
+    assert shown_url("samples/local.xml") == "samples/local.xml"

@@ -230,3 +230,27 @@ def test_a_flush_renders_only_pages_that_changed(tmp_path: Path) -> None:
     assert len(archive.reads) == 3  # the current document, page 2 (links to 3) and page 3
     assert (tmp_path / "atom-archive-1.xml").stat().st_mtime_ns == oldest
     assert parse_clean(tmp_path / "atom-archive-3.xml").entries[0].id.endswith("/7")
+
+
+def test_each_version_of_a_file_has_a_later_whole_second(tmp_path: Path) -> None:
+    """HTTP's Last-Modified has whole seconds: two renders within one second must differ."""
+    from publish.render import write_atomic
+
+    path = tmp_path / "atom.xml"
+    stamps = []
+    for version in range(3):
+        assert write_atomic(path, f"version {version}".encode())
+        stamps.append(int(path.stat().st_mtime))
+    assert stamps[0] < stamps[1] < stamps[2]
+    assert not write_atomic(path, b"version 2") and int(path.stat().st_mtime) == stamps[2]  # unchanged: untouched
+
+
+def test_archive_pages_are_written_before_the_document_that_links_them(tmp_path: Path, monkeypatch) -> None:
+    import publish.feedfiles as feedfiles
+
+    written: list[str] = []
+    real = feedfiles.write_atomic
+    monkeypatch.setattr(feedfiles, "write_atomic", lambda path, data: (written.append(path.name), real(path, data))[1])
+    target = make_target(tmp_path, formats=["atom"], max_items=2)
+    target.flush(ListArchive([make_entry(i) for i in range(1, 6)]))
+    assert written == ["atom-archive-1.xml", "atom-archive-2.xml", "atom.xml"]

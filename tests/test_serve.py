@@ -25,6 +25,7 @@ CONFIG = """
 targets:
   - {{name: main, type: feed, dir: out}}
   - {{name: second, type: feed, dir: out2, formats: [atom]}}
+  - {{name: новости, type: feed, dir: out}}
 serve: {{host: 127.0.0.1, port: {port}, engine: {engine}, threads: 2}}
 """
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,12 +130,27 @@ def test_gzip_when_accepted(site: tuple[int, Path]) -> None:
     assert get(port, "/feed.json", **{"Accept-Encoding": "*"})[1]["content-encoding"] == "gzip"
 
 
+@pytest.mark.parametrize(("accept", "gzipped"), [
+    ("gzip;Q=0", False), ("*, gzip;q=0", False), ("br, *;q=0.5, gzip;q=0", False), ("*;q=0, gzip", True),
+    ("gzip;q=1;level=1", True), ("x-gzip", True), ("identity", False), ("GZIP; q=0.001", True),
+])
+def test_gzip_negotiation_follows_rfc_9110(site: tuple[int, Path], accept: str, gzipped: bool) -> None:
+    """An explicit gzip q wins over `*`, q is case-insensitive, other parameters are ignored."""
+    port, _ = site
+    headers = get(port, "/feed.json", **{"Accept-Encoding": accept})[1]
+    assert (headers.get("content-encoding") == "gzip") is gzipped
+
+
 def test_head_healthz_and_errors(site: tuple[int, Path]) -> None:
     port, _ = site
     status, headers, body = get(port, "/atom.xml", "HEAD")
     assert status == 200 and body == b"" and int(headers["content-length"]) > 0
     status, headers, body = get(port, "/healthz")
-    assert status == 200 and json.loads(body) == {"status": "ok", "feeds": {"main": True, "second": False, "/": True}}
+    assert status == 200 and json.loads(body) == {
+        "status": "ok", "feeds": {"main": True, "second": False, "новости": True, "/": True}}
+    assert get(port, "/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8/atom.xml")[0] == 200  # a UTF-8 target name
+    assert get(port, "/%FF/atom.xml")[0] == 404  # not UTF-8
+    assert get(port, "/healthz", "POST")[0] == 405
     assert get(port, "/nothing.xml")[0] == 404
     assert get(port, "/second/atom.xml")[0] == 404  # configured but not rendered yet
     assert get(port, "/../config.yaml")[0] == 404
