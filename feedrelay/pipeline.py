@@ -251,7 +251,9 @@ class Relay:
                 outcome.outcome, outcome.error = "error", str(exc)
         raw = parsed.items[: self.config.defaults.max_items] if parsed else []
         hashes = self.raw_hashes(feed, raw)  # as the feed gave them: the API's answer is not hashed
-        if parsed is not None and raw and wanted(feed.wordpress_api, result.body, result.api_root):
+        # A feed read from a local file is not asked about a site's API: its links are no site of ours.
+        if parsed is not None and raw and result.url.startswith(("http://", "https://")) \
+                and wanted(feed.wordpress_api, result.body, result.api_root):
             outcome.warnings += enrich(self.fetcher, self._not_stored(name, raw, hashes), mode=feed.wordpress_api,
                                        site_url=parsed.link or result.url, body=result.body,
                                        api_root=result.api_root)

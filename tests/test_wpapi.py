@@ -182,3 +182,22 @@ def test_pipeline_asks_the_api_only_for_fetches_that_bring_new_items(site, tmp_p
             data = {row.title: row.data for row in session.scalars(select(models.Item))}
     assert data["First"]["categories"] == ["News"] and data["First"]["tags"] == ["minsk", "rail"]
     assert data["Second"]["categories"] == ["Sport"] and data["Second"]["wp_id"] == 12
+
+
+def test_a_feed_read_from_a_local_file_asks_no_api(tmp_path, monkeypatch):
+    """The bundled samples are WordPress feeds of made-up sites: reading them must not look
+    those sites up (it sent DNS queries off this machine from the quick start and the tests)."""
+    import ingest.netguard
+
+    from feedrelay.config import load_config
+    from feedrelay.pipeline import Relay
+
+    looked_up: list[str] = []
+    monkeypatch.setattr(ingest.netguard, "system_resolver", lambda host, port: looked_up.append(host) or [])
+    (tmp_path / "wp.xml").write_bytes(_wp_feed("https://made-up-site.example", [(11, "First")], "Fri, 27 Nov 2026"))
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: sqlite:///{tmp_path / 'relay.db'}\nfeeds:\n  - name: wp\n    url: wp.xml\n"
+                      "    wordpress_api: on\n")
+    with Relay(load_config(config)) as relay:
+        outcome = relay.poll("wp")
+    assert outcome.new == 1 and not outcome.warnings and looked_up == []
