@@ -22,6 +22,7 @@ from feedrelay.logs import register_config_secrets, setup_logging
 from feedrelay.opml import register_opml
 from feedrelay.preview import register_preview
 from feedrelay.serve import register_serve
+from feedrelay.tables import terminal_text
 
 log = logging.getLogger("feedrelay")
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
@@ -39,6 +40,13 @@ def load(args: argparse.Namespace) -> Config:
     if config is None:
         config = args.loaded_config = load_config(config_path(args))
     return config
+
+
+def shown(text: str) -> str:
+    """Feed or server text for a rich console line: no escape sequences, no markup of its own."""
+    from rich.markup import escape
+
+    return escape(terminal_text(text))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -64,16 +72,17 @@ def cmd_fetch(args: argparse.Namespace) -> int:
             report = relay.run_once(progress=lambda outcome: advance())
     console = Console(highlight=False, soft_wrap=True)
     for outcome in report.feeds:
+        feed = shown(outcome.feed)
         if outcome.outcome == "skipped":
-            console.print(f"  skipped {outcome.feed}: {'; '.join(outcome.warnings)}")
+            console.print(f"  skipped {feed}: {shown('; '.join(outcome.warnings))}")
             continue
         if outcome.ok:
-            console.print(f"  ok      {outcome.feed}: {outcome.outcome}, {outcome.new} new, "
+            console.print(f"  ok      {feed}: {outcome.outcome}, {outcome.new} new, "
                           f"{outcome.duplicates} duplicates, {outcome.updated} updated, {outcome.filtered} filtered")
         else:
-            console.print(f"  [red]failed[/red]  {outcome.feed}: {outcome.error}")
+            console.print(f"  [red]failed[/red]  {feed}: {shown(outcome.error or '')}")
         for warning in outcome.warnings:
-            console.print(f"          [yellow]warning[/yellow]: {warning}")
+            console.print(f"          [yellow]warning[/yellow]: {shown(warning)}")
     total = lambda attr: sum(getattr(o, attr) for o in report.feeds)  # noqa: E731
     ok = len(report.feeds) - len(report.failed) - len(report.skipped)
     skipped = f", {len(report.skipped)} skipped (another worker was polling them)" if report.skipped else ""
@@ -83,7 +92,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         f"{total('filtered')} filtered; published: {report.published.delivered()} deliveries"
     )
     for target, reason in report.published.paused.items():
-        console.print(f"  [red]target {target} paused[/red]: {reason}")
+        console.print(f"  [red]target {shown(target)} paused[/red]: {shown(reason)}")
     return EXIT_OK
 
 

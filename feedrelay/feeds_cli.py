@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from feedrelay.config import Config, ConfigError, load_config
 from feedrelay.durations import format_duration
-from feedrelay.tables import print_table
+from feedrelay.tables import print_table, terminal_text
 from feedrelay.yamledit import ConfigDocument, append_item, delete_key, flow_list, remove_item, set_key
 from ingest.discover import discover_feed_url, looks_like_html
 from ingest.fetch import Fetcher, FetchError, FetchResult, FetchState
@@ -149,10 +149,10 @@ def cmd_feeds_add(args: argparse.Namespace) -> int:
             print(f"feedrelay: probe failed: {exc} (use --no-probe to add it anyway)", file=sys.stderr)
             return 1
         if probe.discovered_from:
-            print(f"found feed {probe.url} advertised by {probe.discovered_from}")
+            print(terminal_text(f"found feed {probe.url} advertised by {probe.discovered_from}"))
             url = probe.url
         title = probe.title
-        print(f"probe ok: {probe.title or '(untitled)'}, {probe.items} items")
+        print(terminal_text(f"probe ok: {probe.title or '(untitled)'}, {probe.items} items"))
     _refuse_duplicate(config, url)
     document = _open(path)
     name = args.name or _default_name(config, url, title)
@@ -167,7 +167,7 @@ def cmd_feeds_add(args: argparse.Namespace) -> int:
         node["priority"] = args.priority
     append_item(document.feeds, node)
     document.save()
-    print(f"added feed {name!r} ({url}) to {path}")
+    print(terminal_text(f"added feed {name!r} ({url}) to {path}"))
     return 0
 
 

@@ -21,6 +21,7 @@ from feedrelay import __version__
 from feedrelay.config import Config, load_config
 from feedrelay.feeds_cli import feed_identity, slug, unique_name
 from feedrelay.progress import progress_for
+from feedrelay.tables import terminal_text
 from feedrelay.yamledit import ConfigDocument, append_item, flow_list
 
 
@@ -140,7 +141,7 @@ def cmd_opml_import(args: argparse.Namespace) -> int:
     path = config_path(args)
     report = import_opml(path, feeds)
     for url, reason in report.skipped:
-        print(f"  skipped {url}: {reason}")
+        print(terminal_text(f"  skipped {url}: {reason}"))
     print(f"imported {len(report.added)} feeds into {path}; skipped {len(report.skipped)}")
     return 0
 

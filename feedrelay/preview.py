@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from feedrelay.config import Config, FeedConfig, load_config
 from feedrelay.feeds_cli import ProbeError, fetch_feed
 from feedrelay.items import Item
+from feedrelay.tables import terminal_text
 from ingest.parse import ParseError, parse_feed
 from store import models
 from store.identity import per_feed_keys
@@ -165,31 +166,31 @@ def _describe_story(session: Session, decision: ItemDecision, item: models.Item 
 
 def print_preview(report: PreviewReport, *, full: bool = False) -> None:
     """The preview as text: a header, then each item's decision, litter and clean result."""
-    print(f"feed {report.feed}: {report.url}" + (f" (advertised by {report.discovered_from})"
+    _say(f"feed {report.feed}: {report.url}" + (f" (advertised by {report.discovered_from})"
                                                   if report.discovered_from else ""))
-    print(f"title: {report.title or '(untitled)'}; {len(report.items)} items; nothing was stored or published")
+    _say(f"title: {report.title or '(untitled)'}; {len(report.items)} items; nothing was stored or published")
     for warning in report.warnings:
-        print(f"warning: {warning}")
+        _say(f"warning: {warning}")
     counts: dict[str, int] = {}
     for number, item in enumerate(report.items, 1):
         counts[item.decision] = counts.get(item.decision, 0) + 1
-        print(f"\n[{number}] {item.title}")
+        _say(f"\n[{number}] {item.title}")
         if item.link:
-            print(f"    link: {item.link}")
-        print(f"    → {item.describe()}")
+            _say(f"    link: {item.link}")
+        _say(f"    → {item.describe()}")
         if item.decision == "duplicate" and item.story_title:
-            print(f"      story {item.story_id}: {item.story_title!r}" +
+            _say(f"      story {item.story_id}: {item.story_title!r}" +
                   (f" from {item.story_feed}" if item.story_feed else ""))
         if item.targets:
-            print(f"    would deliver to: {', '.join(item.targets)}")
+            _say(f"    would deliver to: {', '.join(item.targets)}")
         if item.source_link:
-            print(f"    credits original: {item.source_link}")
-        print(f"    litter removed: {len(item.litter) or 'none'}")
+            _say(f"    credits original: {item.source_link}")
+        _say(f"    litter removed: {len(item.litter) or 'none'}")
         for entry in item.litter:
-            print(f"      - {entry}")
+            _say(f"      - {entry}")
         body = item.content_html if full else _excerpt(item.summary or item.content_html)
-        print(f"    clean {'content' if full else 'summary'}: {body}")
-    print("\n" + ", ".join(f"{n} {d}" for d, n in counts.items()) if counts else "\nno items")
+        _say(f"    clean {'content' if full else 'summary'}: {body}")
+    _say("\n" + ", ".join(f"{n} {d}" for d, n in counts.items()) if counts else "\nno items")
 
 
 def _excerpt(text: str, limit: int = 240) -> str:
@@ -221,3 +222,7 @@ def register_preview(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--full", action="store_true", help="print each item's whole clean HTML")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=cmd_preview)
+
+
+def _say(line: str = "") -> None:
+    print(terminal_text(line))  # feed and server text: no escape sequence reaches the terminal

@@ -1,9 +1,23 @@
-"""Tables for the terminal: rich with colours in a TTY, plain aligned text when piped."""
+"""Text for the terminal: tables (rich with colours in a TTY, plain aligned text when piped), and
+feed data made safe to print.
+
+Titles, links, errors and warnings come from feeds and servers: an escape sequence among them
+would be acted on by the terminal (set the clipboard, clear the screen, forge a link), so every
+command prints such text through `terminal_text`.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TextIO
+
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1 (CSI is U+009B)
+
+
+def terminal_text(text: str) -> str:
+    """`text` without the control characters (escape sequences included) a terminal acts on."""
+    return _CONTROLS.sub("", text)
 
 
 def print_table(title: str, columns: list[str], rows: list[list[str]],
@@ -24,9 +38,10 @@ def print_table(title: str, columns: list[str], rows: list[list[str]],
             table.add_column(column)
         for i, row in enumerate(rows):
             style = styles[i] if styles else {}
-            table.add_row(*(Text(cell, style=style.get(c, "")) for c, cell in enumerate(row)))
+            table.add_row(*(Text(terminal_text(cell), style=style.get(c, "")) for c, cell in enumerate(row)))
         Console(file=out, soft_wrap=True).print(table)
         return
+    rows = [[terminal_text(cell) for cell in row] for row in rows]
     widths = [max([len(column)] + [len(row[c]) for row in rows]) for c, column in enumerate(columns)]
     for row in [columns, *rows]:
         out.write("  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row)).rstrip() + "\n")

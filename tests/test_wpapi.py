@@ -188,7 +188,6 @@ def test_a_feed_read_from_a_local_file_asks_no_api(tmp_path, monkeypatch):
     """The bundled samples are WordPress feeds of made-up sites: reading them must not look
     those sites up (it sent DNS queries off this machine from the quick start and the tests)."""
     import ingest.netguard
-
     from feedrelay.config import load_config
     from feedrelay.pipeline import Relay
 
