@@ -100,10 +100,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     """A table of feeds (or `--json`)."""
     from feedrelay.items import utcnow
     from feedrelay.status import feed_statuses, print_statuses
-    from store.db import open_database
+    from store.db import open_existing_database
 
     config = load(args)
-    engine, sessions = open_database(config.database_url)
+    engine, sessions = open_existing_database(config.database_url)
     with sessions() as session:
         statuses = feed_statuses(session, config)
     engine.dispose()
@@ -178,9 +178,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
+        problem = _usage_problem(exc)
+        if problem is not None:  # the machine's state, not a bug: a message, no traceback
+            log.debug("%s", problem, exc_info=True)
+            print(f"feedrelay: {problem}", file=sys.stderr)
+            return EXIT_FATAL
         log.exception("fatal: %s", exc)
         print(f"feedrelay: fatal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FATAL
+
+
+def _usage_problem(exc: Exception) -> str | None:
+    """What to tell the operator for an error of the environment (a file, the database), or None."""
+    from sqlalchemy.exc import DBAPIError
+
+    from store.db import StoreUnavailable
+
+    if isinstance(exc, StoreUnavailable):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+    if isinstance(exc, DBAPIError):
+        return f"database error: {exc.orig}"
+    return None
 
 
 if __name__ == "__main__":

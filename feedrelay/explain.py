@@ -85,10 +85,10 @@ def print_explanation(item: dict[str, Any], story: StoryView | None) -> None:
 def cmd_explain(args: argparse.Namespace) -> int:
     """`feedrelay explain`."""
     from feedrelay.cli import config_path
-    from store.db import open_database
+    from store.db import open_existing_database
 
     config = load_config(config_path(args))
-    engine, sessions = open_database(config.database_url)
+    engine, sessions = open_existing_database(config.database_url)
     try:
         with sessions() as session:
             entries = explain(session, args.item)

@@ -203,11 +203,13 @@ def cmd_feeds_enable(args: argparse.Namespace) -> int:
     """Enable a feed in config.yaml and clear a database-side disable (e.g. after HTTP 410 Gone)."""
     path = _config_path(args)
     document = _open(path)
-    name = _name_for(load_config(path), args.name)
+    config = load_config(path)
+    name = _name_for(config, args.name)
     node = document.feed(name)
-    delete_key(node, "enabled")
-    config = document.save()
+    # The database first: if it can't be reached, the config is left as it was.
     cleared = clear_database_disable(config, name)
+    delete_key(node, "enabled")
+    document.save()
     print(f"enabled feed {name!r}" + (f" (cleared database state: {cleared})" if cleared else ""))
     return 0
 

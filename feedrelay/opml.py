@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from lxml import etree
 from ruamel.yaml.comments import CommentedMap
@@ -32,6 +33,7 @@ class OpmlFeed:
     url: str
     title: str
     tags: list[str] = field(default_factory=list)
+    enabled: bool = True
 
 
 def read_opml(data: bytes) -> list[OpmlFeed]:
@@ -62,7 +64,8 @@ def _walk(node: etree._Element, folders: list[str]) -> list[OpmlFeed]:
         if url:
             categories = [c.strip(" /") for c in (outline.get("category") or "").split(",")]
             tags = folders + [c for c in categories if c and c not in folders]
-            feeds.append(OpmlFeed(url, label or url, tags))
+            disabled = (outline.get("isDisabled") or "").strip().lower() in ("true", "1", "yes")
+            feeds.append(OpmlFeed(url, label or url, tags, enabled=not disabled))
         feeds += _walk(outline, folders + [label] if label and not url else folders)
     return feeds
 
@@ -110,6 +113,10 @@ def import_opml(path: Path, feeds: list[OpmlFeed]) -> ImportReport:
     with progress_for(len(feeds), "importing") as advance:
         for feed in feeds:
             advance()
+            if urlsplit(feed.url).scheme.lower() not in ("http", "https"):
+                # A third party's OPML must not make the daemon read (and republish) local files.
+                report.skipped.append((feed.url, "not an http(s) URL (add local feeds with `feeds add`)"))
+                continue
             identity = feed_identity(config, feed.url)
             if identity in known:
                 report.skipped.append((feed.url, f"already configured as {known[identity]!r}"))
@@ -120,6 +127,8 @@ def import_opml(path: Path, feeds: list[OpmlFeed]) -> ImportReport:
             node["url"] = feed.url
             if feed.tags:
                 node["tags"] = flow_list(feed.tags)
+            if not feed.enabled:
+                node["enabled"] = False
             append_item(document.feeds, node)
             known[identity] = name
             names.add(name)

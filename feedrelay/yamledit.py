@@ -2,18 +2,21 @@
 
 A change is dumped to a temporary file beside the config, validated with the same loader the
 daemon uses, and only then moved over the original (atomic rename), so a bad edit never
-reaches the file the daemon watches.
+reaches the file the daemon watches. Commands editing one config take turns (a lock file beside
+it), and an edit made by hand in the meantime is never overwritten.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -31,10 +34,13 @@ class ConfigDocument:
 
     def __init__(self, path: Path) -> None:
         self.path = path.resolve()  # a symlinked config is edited where it lives, and stays a symlink
+        self._lock = _edit_lock(self.path)  # held until `save` (or the process ends)
         try:
-            self.original = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError([f"{path}: cannot read config: {exc.strerror}"]) from exc
+            self.on_disk = self.path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"{path}: cannot read config: {getattr(exc, 'strerror', None) or exc}"]) from exc
+        self.newline = "\r\n" if "\r\n" in self.on_disk else "\n"  # a CRLF file stays CRLF
+        self.original = self.on_disk.replace("\r\n", "\n")
         self.yaml, self.data = _load_round_trip(self.original)
         self.exact = self.dump() == self.original
 
@@ -64,19 +70,48 @@ class ConfigDocument:
         raise ConfigError([f"{self.path.name}: no feed named {name!r}"])
 
     def save(self) -> Config:
-        """Validate the edited document and atomically replace the file; returns the new config."""
+        """Validate the edited document and atomically replace the file; returns the new config.
+
+        Refused (ConfigError, nothing written) if the file changed since it was read: an edit
+        made meanwhile by hand must not be overwritten. Other feedrelay commands wait for the
+        lock this document holds, so they never race it."""
         text = self.dump()
         handle, temp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         temp = Path(temp_name)
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
+            with os.fdopen(handle, "w", encoding="utf-8", newline=self.newline) as out:
                 out.write(text)
-            config = parse_config(temp.read_text(encoding="utf-8"), self.path)
+                out.flush()
+                os.fsync(out.fileno())  # the new text is on disk before the name points at it
+            config = parse_config(text, self.path)
+            if self.path.read_bytes().decode("utf-8", "replace") != self.on_disk:
+                raise ConfigError([f"{self.path.name}: changed by someone else while this command edited it; "
+                                   "nothing written (run the command again)"])
             _copy_owner_and_mode(self.path, temp)
             os.replace(temp, self.path)
         finally:
             temp.unlink(missing_ok=True)
+            self._lock.close()
         return config
+
+
+EDIT_LOCK_WAIT = 30.0  # seconds a command waits for another one editing the same config
+
+
+def _edit_lock(path: Path) -> IO[str]:
+    """An exclusive lock on edits of `path` (a lock file beside it), held while the handle is open."""
+    handle = (path.parent / f".{path.name}-edit.lock").open("a+")
+    deadline = time.monotonic() + EDIT_LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                handle.close()
+                raise ConfigError([f"{path.name}: another feedrelay command has been editing it for "
+                                   f"{EDIT_LOCK_WAIT:.0f}s; try again"]) from None
+            time.sleep(0.05)
 
 
 def _copy_owner_and_mode(original: Path, replacement: Path) -> None:

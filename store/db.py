@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.retry import retrying
@@ -41,6 +41,30 @@ def create_db_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+class StoreUnavailable(Exception):
+    """The database a reading command needs is missing or not at this version's schema."""
+
+
+def open_existing_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
+    """`open_database` for commands that only read (`status`, `explain`): the database must exist
+    at this version's schema. Creating or upgrading it is the daemon's and `fetch`'s job; a reader
+    doing it would make a stray database out of a mistyped path, or migrate a schema under a
+    running older daemon."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not Path(parsed.database).exists():
+        raise StoreUnavailable(f"no database at {parsed.database} (`feedrelay fetch` or `feedrelay run` creates it)")
+    engine, sessions = open_database(url, upgrade=False)
+    with engine.connect() as connection:
+        found = schema_revisions(connection)
+    if found != SCHEMA_HEADS:
+        engine.dispose()
+        where = f"at {', '.join(sorted(found))}" if found else "without feedrelay's tables"
+        raise StoreUnavailable(f"the database is {where}; this feedrelay needs {', '.join(sorted(SCHEMA_HEADS))} "
+                               "(`feedrelay fetch` or `feedrelay run` upgrades it)")
+    return engine, sessions
 
 
 def alembic_config() -> Config:

@@ -188,3 +188,66 @@ def test_a_symlinked_config_stays_a_symlink(workdir: Path) -> None:
     assert feeds(link, "add", "https://example.org/feed/", "--no-probe", "--name", "ex") == 0
     assert link.is_symlink() and load_config(real).feeds[-1].name == "ex"
     assert real.stat().st_mode & 0o777 == 0o640
+
+
+def test_commands_editing_at_once_all_land(workdir: Path) -> None:
+    """Each command edits the file as the one before it left it (none is lost)."""
+    import subprocess
+    import sys
+
+    config = workdir / "config.yaml"
+    adds = [subprocess.Popen([sys.executable, "-m", "feedrelay.cli", "-c", str(config), "feeds", "add",
+                              f"https://site{n}.example/feed/", "--no-probe", "--name", f"site-{n}"],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for n in range(8)]
+    outputs = [(process.wait(60), process.stdout.read().decode()) for process in adds]  # type: ignore[union-attr]
+    assert all(code == 0 for code, _ in outputs), outputs
+    names = {f.name for f in load_config(config).feeds}
+    assert {f"site-{n}" for n in range(8)} <= names
+
+
+def test_an_edit_made_by_hand_meanwhile_is_never_overwritten(workdir: Path) -> None:
+    from feedrelay.config import ConfigError
+    from feedrelay.yamledit import ConfigDocument
+
+    config = workdir / "config.yaml"
+    document = ConfigDocument(config)
+    document.feeds.append({"name": "mine", "url": "https://mine.example/feed/"})
+    by_hand = config.read_text() + "# added in an editor meanwhile\n"
+    config.write_text(by_hand)
+    with pytest.raises(ConfigError, match="changed by someone else"):
+        document.save()
+    assert config.read_text() == by_hand
+
+
+def test_a_crlf_config_stays_crlf(workdir: Path) -> None:
+    config = workdir / "config.yaml"
+    config.write_bytes(config.read_bytes().replace(b"\n", b"\r\n"))
+    assert feeds(config, "add", "https://crlf.example/feed/", "--no-probe", "--name", "crlf") == 0
+    data = config.read_bytes()
+    assert b"name: crlf\r\n" in data and data.count(b"\n") == data.count(b"\r\n")
+
+
+def test_enable_leaves_the_config_alone_when_the_database_is_unusable(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = workdir / "config.yaml"
+    assert feeds(config, "disable", "field-notes") == 0
+    (workdir / load_config(config).database_url.rpartition("/")[2]).write_bytes(b"not a database" * 100)
+    before = config.read_bytes()
+    assert feeds(config, "enable", "field-notes") == 1
+    err = capsys.readouterr().err
+    assert "database error: file is not a database" in err and "Traceback" not in err
+    assert config.read_bytes() == before
+
+
+def test_reading_commands_neither_create_a_database_nor_print_tracebacks(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = workdir / "config.yaml"
+    config.write_text(config.read_text().replace("database: sqlite:///feedrelay.db", "database: sqlite:///typo.db"))
+    for command in (["status"], ["explain", "1"]):
+        assert main(["-c", str(config), *command]) == 1
+        err = capsys.readouterr().err
+        assert "no database at" in err and "feedrelay fetch" in err and "Traceback" not in err
+    assert not (workdir / "typo.db").exists()
+    assert main(["-c", str(config), "opml", "export", "-o", str(workdir / "missing" / "feeds.opml")]) == 1
+    err = capsys.readouterr().err
+    assert "No such file or directory" in err and "Traceback" not in err

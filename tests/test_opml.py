@@ -96,3 +96,23 @@ def test_a_broken_file_changes_nothing(config: Path, tmp_path: Path, capsys: pyt
     html.write_text("<html><body/></html>")
     assert main(["-c", str(config), "opml", "import", str(html)]) == 1
     assert config.read_bytes() == before
+
+
+def test_only_web_feeds_are_imported_and_disabled_ones_stay_disabled(config: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A third party's OPML must not make the daemon read local files (and republish them)."""
+    opml = tmp_path / "feeds.opml"
+    opml.write_text("""<?xml version="1.0"?><opml version="2.0"><head/><body>
+<outline text="Notes" xmlUrl="file:///etc/passwd"/><outline text="Path" xmlUrl="/etc/hostname"/>
+<outline text="Script" xmlUrl="javascript:alert(1)"/><outline text="Data" xmlUrl="data:text/xml,&lt;rss/&gt;"/>
+<outline text="Paused" xmlUrl="https://paused.example/feed/" isDisabled="true"/>
+<outline text="Live" xmlUrl="https://live.example/feed/"/></body></opml>""")
+    assert main(["-c", str(config), "opml", "import", str(opml)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("not an http(s) URL") == 4
+    imported = {f.url: f.enabled for f in load_config(config).feeds}
+    assert imported["https://paused.example/feed/"] is False and imported["https://live.example/feed/"] is True
+    assert not any(url.startswith(("file:", "/etc", "javascript:", "data:")) for url in imported)
+    exported = tmp_path / "out.opml"
+    assert main(["-c", str(config), "opml", "export", "-o", str(exported)]) == 0
+    assert [f.enabled for f in read_opml(exported.read_bytes()) if f.url == "https://paused.example/feed/"] == [False]
