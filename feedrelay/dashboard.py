@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
@@ -29,6 +29,7 @@ from feedrelay.items import utcnow
 from feedrelay.metrics import metrics_wsgi_app
 from feedrelay.status import feed_statuses, relative
 from feedrelay.storyview import recent_stories, target_views
+from ingest.urls import display_url
 from store import models
 
 log = logging.getLogger("feedrelay.dashboard")
@@ -90,12 +91,8 @@ def _from_this_machine(environ: dict[str, Any]) -> bool:
 
 
 def shown_url(url: str) -> str:
-    """A feed URL as the dashboard shows it: no user name, password or query values (API keys)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    netloc = f"…@{host}" if "@" in parts.netloc else host
-    query = "&".join(f"{name.partition('=')[0]}=…" for name in parts.query.split("&") if name) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    """A feed URL as the dashboard shows it (`ingest.urls.display_url`)."""
+    return display_url(url)
 
 
 def dashboard_app(config: Config, sessions: sessionmaker[Session]) -> WSGIApp:

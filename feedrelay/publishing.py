@@ -118,11 +118,11 @@ def _deliver_target(sessions: sessionmaker[Session], name: str, target: Target, 
             _deliver_local(sessions, name, target, claimed, owner, lease, report)
             continue
         for delivery_id in claimed:
-            result = _deliver_one(sessions, target, delivery_id, owner, lease)
+            result, hold = _deliver_one(sessions, target, delivery_id, owner, lease)
             report.counts[(name, result)] += 1
             if result == "paused":
                 report.paused[name] = "paused"
-                _release(sessions, claimed, owner)
+                _release(sessions, claimed, owner, hold=hold)
                 return
             if result == "retry" and ordered:  # later rows wait behind this one
                 _release(sessions, claimed, owner, hold=None)
@@ -143,7 +143,7 @@ def _deliver_local(sessions: sessionmaker[Session], name: str, target: Target, c
         results.append((delivery_id, result))
         if isinstance(result, TargetError) and result.pause:
             report.paused[name] = "paused"
-            _release(sessions, [i for i, _ in prepared[position + 1:]], owner)
+            _release(sessions, [i for i, _ in prepared[position + 1:]], owner, hold=_pause_for(result))
             break
 
     def record(session: Session) -> None:
@@ -191,18 +191,26 @@ def _result_name(result: str | None | TargetError) -> str:
 
 
 def _deliver_one(sessions: sessionmaker[Session], target: Target, delivery_id: int, owner: str,
-                 lease: timedelta) -> str:
-    """Deliver one claimed row; the target is called outside any transaction, and what it did is
-    recorded in a retried transaction (a dropped connection never loses a done delivery)."""
+                 lease: timedelta) -> tuple[str, timedelta]:
+    """Deliver one claimed row; the result's name, and how long a pause it asked for holds the
+    target. The target is called outside any transaction, and what it did is recorded in a
+    retried transaction (a dropped connection never loses a done delivery)."""
     prepared = run_transaction(
         sessions, lambda session: _prepare_many(session, target.name, [delivery_id], owner, lease)[0][1])
     if isinstance(prepared, str):
-        return prepared
+        return prepared, PAUSE
     entry, ref = prepared
     with _lease_kept(sessions, delivery_id, owner, lease):
         result = _send(target, entry, ref)
     run_transaction(sessions, lambda session: _record(session, delivery_id, result))
-    return _result_name(result)
+    return _result_name(result), _pause_for(result)
+
+
+def _pause_for(result: str | None | TargetError) -> timedelta:
+    """How long a pausing error holds its target: what the remote side asked, else `PAUSE`."""
+    if isinstance(result, TargetError) and result.retry_after:
+        return timedelta(seconds=result.retry_after)
+    return PAUSE
 
 
 @contextlib.contextmanager
@@ -261,9 +269,10 @@ def _record(session: Session, delivery_id: int, result: str | None | TargetError
     if row is None or row.state != "pending":
         return
     if result.pause:
-        mark_failed(session, row, str(result), now, delay=PAUSE)
+        mark_failed(session, row, str(result), now, delay=_pause_for(result))
     else:
-        mark_failed(session, row, str(result), now, retry=result.retry)
+        mark_failed(session, row, str(result), now, retry=result.retry,
+                    delay=timedelta(seconds=result.retry_after) if result.retry_after else None)
 
 
 def _release(sessions: sessionmaker[Session], ids: list[int], owner: str,

@@ -83,3 +83,22 @@ def canonical_url(url: str | None) -> str | None:
         (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAM.match(k)
     )
     return f"{host}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def display_url(url: str) -> str:
+    """`url` as logs, errors and the dashboard show it: no user name or password, no query values
+    (API keys and tokens travel there)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"…@{host}" if "@" in parts.netloc else host
+    query = "&".join(f"{pair.partition('=')[0]}=…" for pair in parts.query.split("&") if pair)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def redact_url(text: str, url: str) -> str:
+    """`text` (an error message that may quote `url`) without `url`'s credentials and query."""
+    parts = urlsplit(url)
+    for secret in (parts.query, parts.netloc.rpartition("@")[0]):
+        if secret:
+            text = text.replace(secret, "…")
+    return text

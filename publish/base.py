@@ -45,10 +45,30 @@ class Target(Protocol):
 
 class TargetError(Exception):
     """A delivery failed. `retry`: try again later with backoff; `pause`: stop this target
-    (e.g. bad credentials) until the operator fixes it; `gone`: the remote copy was deleted."""
+    (e.g. bad credentials, an overloaded site) for a while; `gone`: the remote copy was deleted;
+    `retry_after`: seconds the remote side asked us to wait (Retry-After), instead of the backoff
+    or the default pause."""
 
-    def __init__(self, message: str, *, retry: bool = True, pause: bool = False, gone: bool = False) -> None:
+    def __init__(self, message: str, *, retry: bool = True, pause: bool = False, gone: bool = False,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry = retry
         self.pause = pause
         self.gone = gone
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None, *, default: float | None = None) -> float | None:
+    """A Retry-After header (delta-seconds or an HTTP date) as seconds from now, bounded to a day."""
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    if not value:
+        return default
+    value = value.strip()
+    try:
+        seconds = float(value) if value.isdigit() else (
+            parsedate_to_datetime(value).astimezone(UTC) - datetime.now(UTC)).total_seconds()
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return min(max(seconds, 1.0), 86400.0)

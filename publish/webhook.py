@@ -19,7 +19,8 @@ import requests
 
 from feedrelay.config import WebhookTargetConfig
 from feedrelay.items import Entry
-from publish.base import Archive, TargetError
+from ingest.urls import display_url, redact_url
+from publish.base import Archive, TargetError, retry_after_seconds
 from publish.render import json_feed_item, source_info
 
 SIGNATURE_HEADER = "X-Feedrelay-Signature"
@@ -34,7 +35,11 @@ def sign(secret: str, body: bytes) -> str:
 
 def verify(secret: str, body: bytes, signature: str | None) -> bool:
     """Whether `signature` (a header value) signs `body` with `secret` (constant-time)."""
-    return bool(signature) and hmac.compare_digest(sign(secret, body), signature or "")
+    if not signature:
+        return False
+    # As bytes: compare_digest refuses str with non-ASCII characters (a forged header must be a
+    # False, not an exception in the receiver).
+    return hmac.compare_digest(sign(secret, body).encode(), signature.encode("utf-8", "surrogateescape"))
 
 
 class WebhookTarget:
@@ -77,16 +82,24 @@ class WebhookTarget:
             response = self.session.post(self.config.url, data=body, headers=headers, allow_redirects=False,
                                          timeout=self.config.timeout.total_seconds())
         except requests.RequestException as exc:
-            raise TargetError(f"webhook {self.config.url} unreachable: {exc}") from exc
+            raise TargetError(f"webhook {display_url(self.config.url)} unreachable: "
+                              f"{redact_url(str(exc), self.config.url)}") from exc
         status = response.status_code
         if 200 <= status < 300:
             return delivery
-        message = f"webhook {self.config.url} answered HTTP {status}: {response.text[:200].strip()}"
+        message = f"webhook {display_url(self.config.url)} answered HTTP {status}: {response.text[:200].strip()}"
         if status in (401, 403):
             raise TargetError(message + " (check the shared secret); target paused", pause=True, retry=False)
-        if status == 410:
-            raise TargetError(message, retry=False, gone=True)
-        raise TargetError(message)
+        if status == 410:  # the receiver is gone: hold the whole queue, don't POST every story to it
+            raise TargetError(message + "; target paused", pause=True, retry=False, gone=True)
+        if 300 <= status < 400:  # a signed body is not re-sent to another address on the server's word
+            location = display_url(response.headers.get("Location", "?"))
+            raise TargetError(f"{message} (moved to {location}: update the target's url); target paused",
+                              pause=True, retry=False)
+        if status in (408, 425, 429) or status >= 500:
+            raise TargetError(message, retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+        # Any other 4xx: the receiver refuses this delivery for good; the queue moves past it.
+        raise TargetError(message + " (not retried)", retry=False)
 
     def flush(self, archive: Archive) -> None:
         """Nothing to do: every delivery was sent on its own."""

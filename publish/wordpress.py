@@ -23,8 +23,9 @@ import requests
 
 from feedrelay.config import WordPressTargetConfig
 from feedrelay.items import Entry
+from ingest.urls import display_url, redact_url
 from publish.attribution import apply_attribution
-from publish.base import Archive, TargetError
+from publish.base import Archive, TargetError, retry_after_seconds
 
 log = logging.getLogger("feedrelay.publish.wordpress")
 
@@ -33,6 +34,7 @@ LIVE_STATUSES = "publish,future,draft,pending,private"
 LOOKUP_STATUSES = LIVE_STATUSES + ",trash"
 IMAGE_ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/gif,image/*;q=0.8"
 IMAGE_MAX_BYTES = 20 * 1024 * 1024
+OUTAGE_PAUSE = 60.0  # seconds a target waits after a 429/5xx without Retry-After
 
 
 class ImageFetcher(Protocol):
@@ -143,7 +145,9 @@ class WordPressTarget:
     def _post_body(self, entry: Entry) -> dict[str, Any]:
         item = entry.item
         content = apply_attribution(self.config.attribution or DEFAULT_ATTRIBUTION, entry)
-        body: dict[str, Any] = {"title": item.title, "excerpt": self._excerpt(entry)}
+        # WordPress stores a title as HTML (themes print it as is), ours is plain text: escaped, or a
+        # title "Why <img onerror=…> tags…" would run in every reader's browser.
+        body: dict[str, Any] = {"title": html.escape(item.title, quote=False), "excerpt": self._excerpt(entry)}
         if self.config.featured_image != "off":
             featured, content = self._images(entry, content)
             if featured is not None:
@@ -244,7 +248,7 @@ class WordPressTarget:
         user = _json(self._call("GET", "/wp/v2/users/me", params={"context": "edit", "_fields": "id,capabilities"},
                                 ok=(200,)))
         if not (user.get("capabilities") or {}).get("edit_posts"):
-            raise TargetError(f"WordPress user {self.config.username!r} at {self.site} may not edit posts; "
+            raise TargetError(f"WordPress user {self.config.username!r} at {display_url(self.site)} may not edit posts; "
                               f"target paused", pause=True, retry=False)
         self._authenticated = True
 
@@ -272,20 +276,24 @@ class WordPressTarget:
             response = self.session.request(method, url, params=query, auth=(self.config.username, self._password()),
                                             timeout=self.config.timeout.total_seconds(), **kwargs)
         except requests.RequestException as exc:
-            raise TargetError(f"WordPress at {self.site} unreachable: {exc}") from exc
+            raise TargetError(f"WordPress at {display_url(self.site)} unreachable: "
+                              f"{redact_url(str(exc), self.site)}") from exc
         if response.status_code in ok:
             return response
         detail = _error_detail(response)
         if response.status_code in (401, 403):
             self._authenticated = False
             raise TargetError(
-                f"WordPress at {self.site} refused user {self.config.username!r} (HTTP "
+                f"WordPress at {display_url(self.site)} refused user {self.config.username!r} (HTTP "
                 f"{response.status_code}: {detail}); check the username and the Application Password "
                 f"in {self.config.password_env}; target paused", pause=True, retry=False)
         if response.status_code == 429 or response.status_code >= 500:
+            # The site is overloaded or down: the whole target waits (Retry-After, else a minute)
+            # instead of trying every pending story in turn.
             after = response.headers.get("Retry-After")
             raise TargetError(f"WordPress {method} {route}: HTTP {response.status_code} ({detail})"
-                              + (f", Retry-After {after}" if after else ""))
+                              + (f", Retry-After {after}" if after else "") + "; target paused",
+                              pause=True, retry_after=retry_after_seconds(after, default=OUTAGE_PAUSE))
         raise TargetError(f"WordPress {method} {route}: HTTP {response.status_code} ({detail})", retry=False)
 
 
@@ -294,7 +302,7 @@ def _json(response: requests.Response) -> Any:
     try:
         return response.json()
     except ValueError as exc:
-        raise TargetError(f"WordPress answered {response.request.method} {response.url} with HTTP "
+        raise TargetError(f"WordPress answered {response.request.method} {display_url(response.url)} with HTTP "
                           f"{response.status_code} but no JSON ({response.headers.get('Content-Type')}): is the "
                           f"REST API disabled, or behind a login or challenge page?") from exc
 

@@ -167,5 +167,8 @@ def mark_failed(session: Session, delivery: models.Delivery, error: str, now: da
     if not retry:
         delivery.state = "failed"
         return
-    backoff = delay or min(MAX_BACKOFF, timedelta(seconds=5 * 2 ** min(delivery.attempts, 12)))
+    if delay is not None:  # asked for (Retry-After, a pause): never earlier, a little later at most
+        delivery.next_attempt_at = now + delay * random.uniform(1.0, 1.2)
+        return
+    backoff = min(MAX_BACKOFF, timedelta(seconds=5 * 2 ** min(delivery.attempts, 12)))
     delivery.next_attempt_at = now + backoff * random.uniform(0.8, 1.2)

@@ -22,8 +22,14 @@ from tests.support.wsgi import serving
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Loopback only: Chromium looks up its update, account and safe-browsing hosts even headless; the
+# resolver rule answers every name but 127.0.0.1 with "not found" and the proxy rule sends any
+# other connection to a closed local port, so nothing leaves this machine.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-domain-reliability", "--disable-client-side-phishing-detection", "--no-pings",
+                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                  "--proxy-server=http://127.0.0.1:9",
                   "--window-size=1280,1500"]
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import update
 from feedrelay.config import WebhookTargetConfig
 from feedrelay.items import Item, utcnow
 from publish.base import TargetError
-from publish.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, WebhookTarget, verify
+from publish.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, WebhookTarget, sign, verify
 from store import models
 from store.outbox import claim_deliveries
 from tests.support.entries import make_entry
@@ -174,3 +174,38 @@ def test_ordered_claims_start_at_the_oldest_pending_row_on_postgresql(tmp_path: 
             first.close()
             second.close()
             store.close()
+
+
+@pytest.mark.parametrize(("status", "headers", "outcome"), [
+    (429, {"Retry-After": "3600"}, "waits as asked"), (503, {"Retry-After": "7200"}, "waits as asked"),
+    (400, {}, "given up, the queue moves on"), (404, {}, "given up, the queue moves on"),
+    (410, {}, "target paused"), (301, {"Location": "https://new.example/hook?token=SECRET"}, "target paused"),
+])
+def test_receiver_answers_are_followed(tmp_path: Path, secret_env: str, status: int, headers: dict[str, str],
+                                       outcome: str) -> None:
+    """Retry-After is kept, a refusal does not block the ordered queue for ever, and a receiver
+    that is gone or moved holds the target instead of receiving every story in turn."""
+    with LocalServer() as odd:
+        odd.route("/hook", Response(status, b"no", headers))
+        store = Store(tmp_path, ["hook"])
+        store.store(story_items(1, 3))
+        report = store.publish({"hook": hook_target(odd.url("/hook") + "?token=SECRET", secret_env)})
+        sent = len(odd.requests)
+        rows = store.deliveries("hook")
+        store.close()
+    if outcome == "waits as asked":
+        assert sent == 1 and rows[0].state == "pending" and "paused" not in str(report.paused)
+        assert rows[0].next_attempt_at >= utcnow() + timedelta(seconds=int(headers["Retry-After"]) - 60)
+    elif outcome == "given up, the queue moves on":
+        assert sent == 3 and [r.state for r in rows] == ["failed"] * 3
+    else:
+        assert sent == 1 and "hook" in report.paused and [r.state for r in rows] == ["pending"] * 3
+        assert all(r.next_attempt_at > utcnow() + timedelta(minutes=55) for r in rows)
+    assert all("SECRET" not in (r.last_error or "") for r in rows)  # the URL's token is not stored
+
+
+def test_verify_says_false_to_any_forged_signature() -> None:
+    body = b'{"id": 1}'
+    assert verify(SECRET, body, sign(SECRET, body))
+    for forged in (None, "", "sha256=00", "sha256=é" * 10, "\udcff"):
+        assert verify(SECRET, body, forged) is False

@@ -75,7 +75,9 @@ def test_a_story_becomes_a_post_with_terms_image_and_source(
     assert ref and ref.isdigit()
 
     post = wordpress_site.rest("GET", f"/wp/v2/posts/{ref}", context="edit")
-    assert post["title"]["raw"] == "Café & crème: a <test>"
+    # a plain-text title is stored escaped: WordPress prints titles as HTML
+    assert post["title"]["raw"] == "Café &amp; crème: a &lt;test&gt;"
+    assert "<test>" not in post["title"]["rendered"] and "&lt;test&gt;" in post["title"]["rendered"]
     assert post["status"] == "publish"
     assert entry.item.content_html in post["content"]["raw"]
     assert "<script" not in post["content"]["raw"]
@@ -294,10 +296,32 @@ def test_overload_and_outages_are_retried_later(status: int, headers: dict[str, 
                                        password_env="FEEDRELAY_TEST_WP_ANY")
         with pytest.raises(TargetError) as caught:
             WordPressTarget(config, None).deliver(make_entry(1), None)
-    assert caught.value.retry and not caught.value.pause
+    # the whole target waits (as asked, else a minute) instead of trying every pending story
+    assert caught.value.retry and caught.value.pause
     assert str(status) in str(caught.value)
+    assert caught.value.retry_after == (120 if headers else 60)
     if headers:
         assert "Retry-After 120" in str(caught.value)
+
+
+def test_an_overloaded_site_gets_one_request_per_pass_and_its_retry_after_is_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEEDRELAY_TEST_WP_ANY", "x")
+    with LocalServer() as busy:
+        busy.route("/", Response(429, b'{"code":"busy","message":"slow down"}',
+                                 {"Content-Type": "application/json", "Retry-After": "3600"}))
+        config = WordPressTargetConfig(type="wordpress", name="busy", url=busy.url(""), username="u",
+                                       password_env="FEEDRELAY_TEST_WP_ANY")
+        store = Store(tmp_path, [config.name])
+        store.store([Item(feed="source-blog", guid=f"g{i}", link=f"https://source.example/{i}/", title=f"Busy {i}",
+                          content_html=f"<p>Busy story {i} {i * 7877}.</p>", text=f"Busy story {i} {i * 7877}.")
+                     for i in range(5)])
+        report = store.publish({config.name: WordPressTarget(config, None)})
+        requests_sent = len(busy.requests)
+        rows = store.deliveries(config.name)
+        store.close()
+    assert config.name in report.paused and requests_sent <= 2  # the pretty-permalink probe, then one call
+    assert all(r.next_attempt_at > utcnow() + timedelta(minutes=55) for r in rows)
 
 
 def test_an_html_answer_instead_of_json_is_a_retried_error(monkeypatch: pytest.MonkeyPatch) -> None:
