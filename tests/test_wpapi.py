@@ -9,7 +9,7 @@ import pytest
 
 from feedrelay.items import Item
 from ingest.fetch import FetchState
-from ingest.wpapi import apply_posts, enrich, looks_like_wordpress, posts_url
+from ingest.wpapi import api_site, apply_posts, enrich, looks_like_wordpress, posts_url
 from tests.support.server import LocalServer, Request, Response
 
 WP_FEED = b"""<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Site</title>
@@ -200,3 +200,16 @@ def test_a_feed_read_from_a_local_file_asks_no_api(tmp_path, monkeypatch):
     with Relay(load_config(config)) as relay:
         outcome = relay.poll("wp")
     assert outcome.new == 1 and not outcome.warnings and looked_up == []
+
+
+@pytest.mark.parametrize(("mode", "feed_url", "link", "api_root", "asked"), [
+    ("auto", "https://site.example/feed/", "https://site.example/", None, "https://site.example/"),
+    ("auto", "http://127.0.0.1:8080/mirror.xml", "https://made-up.example/", None, None),  # another host
+    ("auto", "https://cdn.example/feed", "https://site.example/", "https://site.example/wp-json/",
+     "https://site.example/"),  # the answer advertised that site's API
+    ("on", "https://cdn.example/feed", "https://site.example/", None, "https://site.example/"),
+    ("on", "/srv/feeds/local.xml", "https://site.example/", None, None),  # a local file
+    ("off", "https://site.example/feed/", "https://site.example/", None, None),
+])
+def test_which_site_is_asked(mode, feed_url, link, api_root, asked):
+    assert api_site(mode, feed_url, link, api_root) == asked
