@@ -393,8 +393,10 @@ def _refresh(session: Session, owners: KeyOwners, row: models.Item, item: Item, 
 
 
 def retract(session: Session, row: models.Item, feed: models.Feed, policy: StorePolicy, now: datetime) -> None:
-    """The source deleted this item: mark it deleted (its identity keys stay) and, when it is
-    its story's representative, queue a retracted revision for the targets holding the story."""
+    """The source deleted this item: mark it deleted (its identity keys stay). When it is its
+    story's representative, another live copy from a feed of at least its priority takes the
+    story over (an aggregator rotating a copy out does not take down an article its origin still
+    carries); with none, a retracted revision is queued for the targets holding the story."""
     row.status = "deleted"
     row.last_seen = now
     if policy.near_duplicate is not None:
@@ -404,9 +406,26 @@ def retract(session: Session, row: models.Item, feed: models.Feed, policy: Store
     story = session.get(models.Story, row.story_id, with_for_update=NO_KEY_UPDATE)
     if story is None or story.representative_item_id != row.id or story.retracted:
         return
+    successor = _successor(session, story.id, row, policy)
+    if successor is not None:
+        story.representative_item_id = successor.id
+        bump_revision(session, story, session.get(models.Feed, successor.feed_id), Item.from_json(successor.data),
+                      policy, now)
+        return
     item = Item.from_json(row.data) if row.data else Item(feed=feed.name, guid=row.guid, link=row.link,
                                                             title=row.title)
     bump_revision(session, story, feed, item, policy, now, retracted=True)
+
+
+def _successor(session: Session, story_id: int, leaving: models.Item, policy: StorePolicy) -> models.Item | None:
+    """The live copy (with its content) that represents the story when `leaving` goes: from a feed
+    of at least `leaving`'s priority, the highest priority first, then the earliest."""
+    floor = policy.priorities.get(leaving.feed_id, 0)
+    copies = [copy for copy in session.scalars(select(models.Item).where(
+        models.Item.story_id == story_id, models.Item.status == "active", models.Item.data.is_not(None),
+        models.Item.id != leaving.id).order_by(models.Item.first_seen, models.Item.id))
+        if policy.priorities.get(copy.feed_id, 0) >= floor]
+    return max(copies, key=lambda copy: policy.priorities.get(copy.feed_id, 0), default=None)
 
 
 def _apply_tombstones(session: Session, feed: models.Feed, refs: Sequence[str], policy: StorePolicy,
@@ -523,12 +542,13 @@ def _join_story(session: Session, row: NewRow, item: Item, feed: models.Feed, st
                                 f"{feed.name}: {item.link or item.guid or item.title} ({reason})", now))
     report.duplicates += 1
     report.merges.append((row.id, story_id, reason, score))
-    if policy.representative != "priority":
-        return
     current = session.execute(_REPRESENTATIVE, {"story_id": story_id}).first()
-    if current is None or current.representative_item_id is None or current.retracted:
+    if current is None or current.representative_item_id is None or current.feed_id is None:
         return
-    if current.feed_id is not None and policy.priorities.get(feed.id, 0) > policy.priorities.get(current.feed_id, 0):
+    mine, theirs = policy.priorities.get(feed.id, 0), policy.priorities.get(current.feed_id, 0)
+    # A live copy brings back a story retracted when its copy went, unless that copy's feed
+    # ranked higher (the origin took its article down); under `priority` a higher feed takes over.
+    if (mine >= theirs) if current.retracted else (policy.representative == "priority" and mine > theirs):
         story = session.get(models.Story, story_id)  # locked by the query above
         if story is not None:
             story.representative_item_id = row.id

@@ -8,6 +8,7 @@ near-duplicate finder on, then looks at stories, merges and outbox rows.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -317,6 +318,42 @@ def test_item_vanishing_from_a_complete_feed_is_retracted(store: Store) -> None:
     assert len(retracted) == 1 and retracted[0].id == store.story_of("full", "p1")
     store.put("partial", post("partial", "x", *article(120)))
     assert store.put("partial", post("partial", "y", *article(121))).retracted == 0
+
+
+def test_a_copy_leaving_hands_the_story_to_a_live_copy(store: Store) -> None:
+    """An aggregator rotating out the copy that came first does not take down the article its
+    origin still carries: the origin's copy becomes the representative (a revision, not a retraction)."""
+    store.feed("agg", complete=True)
+    store.feed("origin")
+    title, text = article(160)
+    copy = post("agg", "a1", title, text, source_link="https://origin.example/p1/")
+    store.put("agg", copy, post("agg", "a2", *article(161)))
+    store.put("origin", post("origin", "p1", title, text, link="https://origin.example/p1/"))
+    story = store.story_of("agg", "a1")
+    assert store.story_of("origin", "p1") == story
+    report = store.put("agg", post("agg", "a2", *article(161)))  # a1 gone from the complete feed
+    assert report.retracted == 1
+    row = store.session.get(models.Story, story)
+    assert not row.retracted and row.revision == 2
+    assert store.session.get(models.Item, row.representative_item_id).feed_id == store.feeds["origin"].id
+
+
+def test_the_origin_deleting_its_article_retracts_it_under_priority(store: Store) -> None:
+    """A copy from a lower-priority feed does not keep alive what the trusted origin took down;
+    a later live copy from a feed of at least its priority brings the story back."""
+    store.policy = replace(store.policy, representative="priority")
+    store.feed("origin", priority=10, complete=True)
+    store.feed("agg")
+    title, text = article(170)
+    store.put("origin", post("origin", "p1", title, text, link="https://origin.example/p1/"),
+              post("origin", "p2", *article(171)))
+    store.put("agg", post("agg", "a1", title, text, source_link="https://origin.example/p1/"))
+    story = store.story_of("origin", "p1")
+    store.put("origin", post("origin", "p2", *article(171)))  # p1 deleted at the origin
+    assert store.session.get(models.Story, story).retracted
+    store.feed("mirror", priority=10)
+    store.put("mirror", post("mirror", "m1", title, text, source_link="https://origin.example/p1/"))
+    assert store.story_of("mirror", "m1") == story and not store.session.get(models.Story, story).retracted
 
 
 def test_pruned_item_keeps_its_identity(store: Store) -> None:
