@@ -85,10 +85,20 @@ def title_overlap(a: str, b: str) -> float:
 
 def titles_conflict(a: str, b: str) -> bool:
     """True when two titles carry different numbers ("Briefing for 27 November" vs "… 28 …",
-    "Episode 41" vs "Episode 42"): a recurring post, never the same article."""
+    "Episode 41" vs "Episode 42"): a recurring post, never the same article. Numbers one title
+    adds to the other's ("3 villages evacuated | News 24", "… 2026") are a suffix, no conflict."""
     left = set(_DIGITS.findall(plain_title(a)))
     right = set(_DIGITS.findall(plain_title(b)))
-    return bool(left) and bool(right) and left != right
+    return bool(left) and bool(right) and not (left <= right or right <= left)
+
+
+BOILERPLATE_TITLE_OVERLAP = 0.2
+
+
+def titles_agree(a: str, b: str, *, short: bool) -> bool:
+    """Whether two titles allow their items' texts to be one article: no other numbers, and, for
+    a `short` text (the length of boilerplate: show notes, a paywall stub), some words in common."""
+    return not titles_conflict(a, b) and (not short or title_overlap(a, b) >= BOILERPLATE_TITLE_OVERLAP)
 
 
 def numbered_titles_match(a: str, b: str) -> bool:

@@ -28,8 +28,10 @@ from store.identity import (
     plain_title,
     text_hash,
     text_words,
+    titles_agree,
     url_key,
 )
+from store.neardup import BOILERPLATE_WORDS
 
 TargetFilter = Callable[[Item, models.Feed], bool]
 # Row lock for changing a story: FOR NO KEY UPDATE on PostgreSQL, which does not conflict with
@@ -502,8 +504,20 @@ def _find_by_keys(session: Session, owners: KeyOwners, keys: list[tuple[str, str
             continue
         if key.startswith("u:") and not _url_match_holds(session, story_id, item, feed_id):
             continue
+        if key.startswith("t:") and not _same_text_holds(session, story_id, item):
+            continue
         return story_id, 1.0, reason
     return None
+
+
+def _same_text_holds(session: Session, story_id: int, item: Item) -> bool:
+    """Whether the same text really means the same article: boilerplate repeats under other titles
+    (a podcast's show notes on every episode, one paywall stub for every article). Some stored
+    copy's title must not carry other numbers, and, for a text as short as boilerplate, must share
+    some words with this one's (`titles_agree`)."""
+    short = len(text_words(item.text)) < BOILERPLATE_WORDS
+    return any(titles_agree(item.title, row.title, short=short)
+               for row in session.execute(_STORY_TEXTS, {"story_id": story_id}))
 
 
 def _url_match_holds(session: Session, story_id: int, item: Item, feed_id: int) -> bool:

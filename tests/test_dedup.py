@@ -356,6 +356,35 @@ def test_the_origin_deleting_its_article_retracts_it_under_priority(store: Store
     assert store.story_of("mirror", "m1") == story and not store.session.get(models.Story, story).retracted
 
 
+SHOW_NOTES = ("The Morning Signal is a daily podcast about technology, science and the people who build the "
+              "future. New episodes every weekday. Subscribe wherever you get your podcasts and leave us a "
+              "review, it really helps other listeners find the show.")
+PAYWALL = ("This article is available to subscribers only. Subscribe today to get unlimited access to all our "
+           "reporting, newsletters and the daily digital edition, and support independent local journalism.")
+
+
+def test_boilerplate_under_other_titles_is_not_one_article(store: Store) -> None:
+    """The same short text under unrelated or differently numbered titles (show notes on every
+    episode, one paywall stub for every article) is boilerplate: each post stays its own story."""
+    store.feed("podcast")
+    store.feed("paper")
+    store.put("podcast", *[post("podcast", f"ep{n}", f"Episode {n}: {topic}", SHOW_NOTES)
+                           for n, topic in ((41, "Chips and tariffs"), (42, "The battery breakthrough"))])
+    store.put("paper", post("paper", "p1", "Mayor resigns after budget row", PAYWALL),
+              post("paper", "p2", "New hospital wing opens", PAYWALL))
+    assert store.stories() == 4
+
+
+def test_a_number_the_copy_adds_to_the_title_is_no_conflict(store: Store) -> None:
+    """"3 villages evacuated …" and "3 villages evacuated … | News 24" are one article."""
+    store.feed("origin")
+    store.feed("agg")
+    title, text = article(180)
+    store.put("origin", post("origin", "p1", f"3 villages {title}", text))
+    store.put("agg", post("agg", "a1", f"3 villages {title} | News 24", text + " Read more at News 24."))
+    assert store.stories() == 1
+
+
 def test_pruned_item_keeps_its_identity(store: Store) -> None:
     store.feed("origin")
     store.feed("late")
