@@ -362,14 +362,16 @@ def _insert_items(session: Session, feed: models.Feed, fresh: list[tuple[Item, s
 
 def _refresh(session: Session, owners: KeyOwners, row: models.Item, item: Item, feed: models.Feed,
              policy: StorePolicy, report: StoreReport, now: datetime, shared: set[str]) -> None:
-    """A known item: unchanged writes nothing; changed content is a new revision; a deleted item
-    that reappears is restored (an update of its story, never a new story)."""
+    """A known item: unchanged writes nothing; changed content or a new permalink (readers must
+    not keep a link that now fails) is a new revision; a deleted item that reappears is restored
+    (an update of its story, never a new story)."""
     new_hash = content_hash(item)
+    moved = url_key(item.link) != row.url_hash  # compared canonical: tracking parameters don't count
     restored = row.status == "deleted" and not item.deleted
-    if row.status in ("filtered", "pruned") or (new_hash == row.content_hash and not restored):
+    if row.status in ("filtered", "pruned") or (new_hash == row.content_hash and not moved and not restored):
         report.unchanged += 1
         return
-    if new_hash != row.content_hash:
+    if new_hash != row.content_hash or moved:
         row.content_hash = new_hash
         row.data = item.to_json()
         row.title = item.title

@@ -385,6 +385,17 @@ def test_a_number_the_copy_adds_to_the_title_is_no_conflict(store: Store) -> Non
     assert store.stories() == 1
 
 
+def test_a_new_permalink_is_a_revision_and_tracking_parameters_are_not(store: Store) -> None:
+    store.feed("origin")
+    title, text = article(190)
+    store.put("origin", post("origin", "p1", title, text, link="https://origin.example/2026/old-slug/"))
+    assert store.put("origin", post("origin", "p1", title, text,
+                                    link="https://origin.example/2026/old-slug/?utm_source=rss")).updated == 0
+    assert store.put("origin", post("origin", "p1", title, text, link="https://origin.example/2026/new-slug/")).updated == 1
+    assert [revision for _, revision in store.deliveries()] == [1, 2]
+    assert store.session.scalars(select(models.Item.link)).one() == "https://origin.example/2026/new-slug/"
+
+
 def test_pruned_item_keeps_its_identity(store: Store) -> None:
     store.feed("origin")
     store.feed("late")
