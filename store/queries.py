@@ -66,7 +66,10 @@ class TargetArchive:
             models.Delivery.target == self.target,
             models.Delivery.state == "done",
         )
-        return select(models.Story.id).where(delivered, models.Story.retracted.is_(False))
+        # Retention pruned a story's content: it is no entry any more (and no empty archive page).
+        has_content = exists().where(models.Item.id == models.Story.representative_item_id,
+                                     models.Item.data.is_not(None))
+        return select(models.Story.id).where(delivered, has_content, models.Story.retracted.is_(False))
 
     def count(self) -> int:
         with self.sessions() as session:

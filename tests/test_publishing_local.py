@@ -188,3 +188,16 @@ def test_an_unexpected_error_fails_that_row_and_the_pass_goes_on(sessions, caplo
     assert row.state == "pending" and row.attempts == 1 and row.lease_owner is None
     assert row.last_error == "internal error: ValueError: All strings must be XML compatible"
     assert "Traceback" in caplog.text and "UnicodeEncodeError" in caplog.text
+
+
+def test_stories_whose_content_was_pruned_leave_the_archive(sessions) -> None:  # type: ignore[no-untyped-def]
+    """Retention empties old items: their stories are no entries (archive pages are not left empty)."""
+    from store.queries import TargetArchive
+    from store.retention import prune
+
+    publish_pending(sessions, {"local": LocalTarget()}, "worker", batch=100)
+    archive = TargetArchive(sessions, "local")
+    assert archive.count() == STORIES and len(archive.entries(100)) == STORIES
+    with sessions.begin() as session:
+        assert prune(session, timedelta(days=1), now=utcnow() + timedelta(days=2)) == STORIES
+    assert archive.count() == 0 and archive.entries(100) == [] and archive.versions(100) == []
