@@ -56,7 +56,7 @@ class WordPressTarget:
         self.session.headers["User-Agent"] = "feedrelay (WordPress target)"
         self._pretty: bool | None = None
         self._authenticated = False
-        self._terms: dict[tuple[str, str], int] = {}
+        self._terms: dict[tuple[str, str], int | None] = {}
         self._media: dict[str, tuple[int, str]] = {}
 
     # -- the Target interface ------------------------------------------------------------------
@@ -153,8 +153,8 @@ class WordPressTarget:
             if featured is not None:
                 body["featured_media"] = featured
         body["content"] = f"{content}\n{self._marker(entry)}"
-        body["categories"] = [self._term("categories", name) for name in dict.fromkeys(item.categories)]
-        body["tags"] = [self._term("tags", name) for name in dict.fromkeys(item.tags)]
+        for taxonomy, names in (("categories", item.categories), ("tags", item.tags)):
+            body[taxonomy] = [term for name in dict.fromkeys(names) if (term := self._term(taxonomy, name)) is not None]
         if item.published:
             body["date_gmt"] = item.published.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
         return body
@@ -169,20 +169,34 @@ class WordPressTarget:
 
     # -- terms -------------------------------------------------------------------------------
 
-    def _term(self, taxonomy: str, name: str) -> int:
-        """The id of category/tag `name`, created when missing; cached per target."""
+    def _term(self, taxonomy: str, name: str) -> int | None:
+        """The id of category/tag `name`: looked up, created when missing (None when this user
+        may not create terms: the post goes without it); cached per target."""
         cache_key = (taxonomy, name.casefold())
         if cache_key not in self._terms:
-            response = self._call("POST", f"/wp/v2/{taxonomy}", json={"name": name}, ok=(200, 201, 400))
-            data = _json(response)
-            if response.status_code == 400:
-                if data.get("code") != "term_exists":
-                    raise TargetError(f"WordPress refused {taxonomy} {name!r}: {data.get('message')}",
-                                      retry=False)
-                self._terms[cache_key] = int(data["data"]["term_id"])
-            else:
-                self._terms[cache_key] = int(data["id"])
+            self._terms[cache_key] = self._find_term(taxonomy, name) or self._create_term(taxonomy, name)
         return self._terms[cache_key]
+
+    def _find_term(self, taxonomy: str, name: str) -> int | None:
+        """An existing term's id (names compared as WordPress shows them, unescaped, any case)."""
+        found = _json(self._call("GET", f"/wp/v2/{taxonomy}", params={"search": name, "per_page": 100,
+                                                                       "_fields": "id,name"}))
+        wanted = name.strip().casefold()
+        return next((int(term["id"]) for term in found if isinstance(term, dict)
+                     and html.unescape(str(term.get("name", ""))).strip().casefold() == wanted), None)
+
+    def _create_term(self, taxonomy: str, name: str) -> int | None:
+        response = self._call("POST", f"/wp/v2/{taxonomy}", json={"name": name}, ok=(200, 201, 400, 403))
+        data = _json(response)
+        if response.status_code == 403:  # an Author may post but not add categories or tags
+            log.warning("target %s: WordPress user %r may not create %s %r; posts go without it",
+                        self.name, self.config.username, taxonomy, name)
+            return None
+        if response.status_code == 400:
+            if data.get("code") != "term_exists":
+                raise TargetError(f"WordPress refused {taxonomy} {name!r}: {data.get('message')}", retry=False)
+            return int(data["data"]["term_id"])
+        return int(data["id"])
 
     # -- images ------------------------------------------------------------------------------
 

@@ -355,3 +355,21 @@ def test_bad_credentials_pause_the_target_without_a_retry_storm(
     assert all(r.next_attempt_at > utcnow() + timedelta(minutes=30) for r in rows)
     assert store.publish({config.name: target}).counts == {}  # nothing is due: no retry storm
     store.close()
+
+
+def test_an_author_posts_with_the_existing_terms_and_without_the_rest(
+        wordpress_site: WordPressSite, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """An Author may post but not create categories or tags: that is no bad password, and the post
+    goes with the terms that exist (it paused the whole target)."""
+    name = f"author{uuid.uuid4().hex[:6]}"
+    user = wordpress_site.rest("POST", "/wp/v2/users", json={"username": name, "email": f"{name}@example.invalid",
+                                                             "password": uuid.uuid4().hex, "roles": ["author"]})
+    app = wordpress_site.rest("POST", f"/wp/v2/users/{user['id']}/application-passwords", json={"name": "feedrelay"})
+    monkeypatch.setenv("FEEDRELAY_TEST_WP_AUTHOR", app["password"])
+    existing = f"Existing {uuid.uuid4().hex[:6]}"
+    category = wordpress_site.rest("POST", "/wp/v2/categories", json={"name": existing})
+    config = wp_config(wordpress_site, "FEEDRELAY_TEST_WP_AUTHOR", username=name, featured_image="off")
+    entry = make_entry(story_id(), categories=[existing.lower(), f"Brand new {uuid.uuid4().hex[:6]}"], tags=[])
+    ref = WordPressTarget(config, None).deliver(entry, None)
+    post = wordpress_site.rest("GET", f"/wp/v2/posts/{ref}", context="edit")
+    assert post["categories"] == [category["id"]]  # the existing one found, the new one left off
