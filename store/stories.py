@@ -216,6 +216,13 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
         if row is not None:
             if hashes[index] is not None and row.raw_hash != hashes[index]:
                 row.raw_hash = hashes[index]
+            if row.status == "filtered" and not reasons[index] and not item.deleted:
+                # A filter no longer holds it back (the source dropped "Sponsored:", a rule went):
+                # stored as it comes now, it joins or makes a story like a new item.
+                _rewrite(row, item, now)
+                row.status, row.filter_reason = "active", None
+                _assign_story(session, owners, NewRow(row.id, feed.id), item, feed, policy, report, now, shared)
+                continue
             _refresh(session, owners, row, item, feed, policy, report, now, shared)
             continue
         item_id = inserted.pop(key, None)
@@ -360,6 +367,18 @@ def _insert_items(session: Session, feed: models.Feed, fresh: list[tuple[Item, s
     return inserted
 
 
+def _rewrite(row: models.Item, item: Item, now: datetime) -> None:
+    """Store `item` as the row's value (content, keys, title)."""
+    row.content_hash = content_hash(item)
+    row.data = item.to_json()
+    row.title = item.title
+    row.link = item.link
+    row.url_hash = url_key(item.link)
+    row.source_hash = url_key(item.source_link)
+    row.text_hash = text_hash(item.text)
+    row.last_seen = now
+
+
 def _refresh(session: Session, owners: KeyOwners, row: models.Item, item: Item, feed: models.Feed,
              policy: StorePolicy, report: StoreReport, now: datetime, shared: set[str]) -> None:
     """A known item: unchanged writes nothing; changed content or a new permalink (readers must
@@ -372,13 +391,7 @@ def _refresh(session: Session, owners: KeyOwners, row: models.Item, item: Item, 
         report.unchanged += 1
         return
     if new_hash != row.content_hash or moved:
-        row.content_hash = new_hash
-        row.data = item.to_json()
-        row.title = item.title
-        row.link = item.link
-        row.url_hash = url_key(item.link)
-        row.source_hash = url_key(item.source_link)
-        row.text_hash = text_hash(item.text)
+        _rewrite(row, item, now)
         row.revision += 1
     row.status = "deleted" if item.deleted else "active"
     row.last_seen = now

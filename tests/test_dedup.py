@@ -396,6 +396,20 @@ def test_a_new_permalink_is_a_revision_and_tracking_parameters_are_not(store: St
     assert store.session.scalars(select(models.Item.link)).one() == "https://origin.example/2026/new-slug/"
 
 
+def test_an_item_no_filter_holds_back_any_more_is_published(store: Store) -> None:
+    """It was filtered ("Sponsored:"); the source dropped the label (or the rule went): it becomes
+    a story like a new item (it stayed filtered for ever)."""
+    store.feed("origin")
+    title, text = article(200)
+    sponsored = post("origin", "p1", f"Sponsored: {title}", text)
+    report = store_items(store.session, store.feeds["origin"], [sponsored], store.policy, ["exclude: 'sponsored'"])
+    assert report.filtered == 1 and store.stories() == 0
+    report = store.put("origin", post("origin", "p1", title, text))
+    assert report.new == 1 and store.stories() == 1 and len(store.deliveries()) == 1
+    row = store.session.scalars(select(models.Item)).one()
+    assert (row.status, row.filter_reason, row.title) == ("active", None, title)
+
+
 def test_pruned_item_keeps_its_identity(store: Store) -> None:
     store.feed("origin")
     store.feed("late")
