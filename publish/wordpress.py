@@ -68,8 +68,8 @@ class WordPressTarget:
         post = self._post_by_id(remote_ref) if remote_ref else self._post_by_key(entry, LOOKUP_STATUSES)
         if entry.retracted:
             return self._retract(post, entry) if post else remote_ref
-        if post is not None and post["status"] != "trash":
-            self._update(post, entry)
+        if post is not None and (post["status"] != "trash" or self._retracted_by_us(post, entry)):
+            self._update(post, entry)  # a post we took down ourselves comes back with the story
             return str(post["id"])
         if (remote_ref or post) and not self.config.recreate_deleted:
             where = "deleted" if post is None else "moved to the trash"
@@ -124,19 +124,25 @@ class WordPressTarget:
     def _update(self, post: dict[str, Any], entry: Entry) -> None:
         """Rewrite the post; one we drafted on a retraction gets its configured status back."""
         body = self._post_body(entry)
-        if post["status"] == "draft" and self._marker(entry, retracted=True) in _raw_content(post):
+        if post["status"] in ("draft", "trash") and self._retracted_by_us(post, entry):
             body["status"] = self.config.status
         self._call("POST", f"/wp/v2/posts/{post['id']}", json=body)
 
     def _retract(self, post: dict[str, Any], entry: Entry) -> str:
         """Take the post down per `on_retract`; a draft is marked so a later revision restores it."""
         post_id = post["id"]
+        content = _raw_content(post).replace(self._marker(entry), self._marker(entry, retracted=True))
         if self.config.on_retract == "draft" and post["status"] not in ("draft", "trash"):
-            content = _raw_content(post).replace(self._marker(entry), self._marker(entry, retracted=True))
             self._call("POST", f"/wp/v2/posts/{post_id}", json={"status": "draft", "content": content})
         elif self.config.on_retract == "trash" and post["status"] != "trash":
+            # Marked first, so that the story coming back takes its post out of the trash (one an
+            # editor trashed carries no mark and stays there).
+            self._call("POST", f"/wp/v2/posts/{post_id}", json={"content": content})
             self._call("DELETE", f"/wp/v2/posts/{post_id}", ok=(200, 404, 410))
         return str(post_id)
+
+    def _retracted_by_us(self, post: dict[str, Any], entry: Entry) -> bool:
+        return self._marker(entry, retracted=True) in _raw_content(post)
 
     def _marker(self, entry: Entry, *, retracted: bool = False) -> str:
         """The HTML comment carrying our key at the end of the post's content."""
