@@ -29,6 +29,7 @@ from store.identity import (
     text_hash,
     text_words,
     titles_agree,
+    titles_conflict,
     url_key,
 )
 from store.neardup import BOILERPLATE_WORDS
@@ -545,8 +546,9 @@ def _url_match_holds(session: Session, story_id: int, item: Item, feed_id: int) 
     rows = session.execute(_STORY_TEXTS, {"story_id": story_id}).all()
     mine = _word_set(item.text)
     same_feed = [r for r in rows if r.feed_id == feed_id]
-    if same_feed:
-        return any(_texts_agree(mine, item.title, r.title, r.data) for r in same_feed)
+    if same_feed:  # a recurring post linking one "today" page carries another number in its title
+        return any(not titles_conflict(item.title, r.title) and _texts_agree(mine, item.title, r.title, r.data)
+                   for r in same_feed)
     overlaps = []
     for row in rows:
         theirs = _word_set((row.data or {}).get("text") or "")

@@ -410,6 +410,22 @@ def test_an_item_no_filter_holds_back_any_more_is_published(store: Store) -> Non
     assert (row.status, row.filter_reason, row.title) == ("active", None, title)
 
 
+def test_a_recurring_post_linking_one_page_is_a_new_story_each_time(store: Store) -> None:
+    """"Daily briefing for 5 November" and "… 6 November", both linking the same "today" page under
+    new GUIDs, share their template: the numbers in the titles keep them apart."""
+    store.feed("paper")
+    intro = ("Good morning. Here is your daily briefing with the stories that matter today, compiled by our "
+             "newsroom before seven o'clock. ")
+    outro = (" That is all for today. Reply to this email to tell us what you think, and forward it to a friend "
+             "who might enjoy it. See you tomorrow.")
+    today = "https://paper.example/briefing/today/"
+    store.put("paper", post("paper", "b5", "Daily briefing for 5 November",
+                            intro + "The central bank kept interest rates unchanged at four percent." + outro, link=today))
+    store.put("paper", post("paper", "b6", "Daily briefing for 6 November",
+                            intro + "Parliament passed the new housing law after a late session." + outro, link=today))
+    assert store.stories() == 2
+
+
 def test_pruned_item_keeps_its_identity(store: Store) -> None:
     store.feed("origin")
     store.feed("late")
