@@ -74,7 +74,8 @@ class WordPressTarget:
         if (remote_ref or post) and not self.config.recreate_deleted:
             where = "deleted" if post is None else "moved to the trash"
             raise TargetError(f"post {remote_ref or post['id']} was {where} in WordPress; not recreating it "
-                              f"(set recreate_deleted: true to republish)", retry=False, gone=True)
+                              "(with recreate_deleted: true the story's next revision is posted again)",
+                              retry=False, gone=True)
         # A copy recreated by an attempt that crashed before recording it counts as ours.
         live = self._post_by_key(entry, LIVE_STATUSES) if (remote_ref or post) else None
         if live is not None:
