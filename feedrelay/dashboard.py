@@ -52,7 +52,7 @@ def render_dashboard(session: Session, config: Config, *, stories: int = 30) -> 
         now=now, feeds=feeds, health_counts=health_counts, targets=target_views(session, config),
         stories=recent_stories(session, stories), pending=pending,
         story_count=session.scalar(select(func.count()).select_from(models.Story)) or 0,
-        relative=lambda when: relative(when, now), shown_url=shown_url,
+        relative=lambda when: relative(when, now), display_url=display_url,
     )
 
 
@@ -88,11 +88,6 @@ def _from_this_machine(environ: dict[str, Any]) -> bool:
         return ipaddress.ip_address(environ.get("REMOTE_ADDR", "").split("%")[0]).is_loopback
     except ValueError:
         return False
-
-
-def shown_url(url: str) -> str:
-    """A feed URL as the dashboard shows it (`ingest.urls.display_url`)."""
-    return display_url(url)
 
 
 def dashboard_app(config: Config, sessions: sessionmaker[Session]) -> WSGIApp:

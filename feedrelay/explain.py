@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from feedrelay.config import load_config
 from feedrelay.storyview import StoryView, find_items, story_view
-from feedrelay.tables import terminal_text
+from feedrelay.tables import say
 from store import models
 
 
@@ -40,46 +40,46 @@ def _iso(value: Any) -> str | None:
 
 def print_explanation(item: dict[str, Any], story: StoryView | None) -> None:
     """The explanation of one item as text."""
-    _say(f"item {item['id']} · feed {item['feed']} · {item['status']} · revision {item['revision']}")
-    _say(f"  title: {item['title']}")
+    say(f"item {item['id']} · feed {item['feed']} · {item['status']} · revision {item['revision']}")
+    say(f"  title: {item['title']}")
     for key in ("link", "guid", "source_link"):
         if item[key]:
-            _say(f"  {key.replace('_', ' ')}: {item[key]}")
-    _say(f"  published {item['published'] or '—'}; first seen {item['first_seen']}; last seen {item['last_seen']}")
+            say(f"  {key.replace('_', ' ')}: {item[key]}")
+    say(f"  published {item['published'] or '—'}; first seen {item['first_seen']}; last seen {item['last_seen']}")
     if item["filter_reason"]:
-        _say(f"  filtered by {item['filter_reason']} (never joined a story, never published)")
-    _say(f"  litter removed: {len(item['litter']) or 'none'}")
+        say(f"  filtered by {item['filter_reason']} (never joined a story, never published)")
+    say(f"  litter removed: {len(item['litter']) or 'none'}")
     for litter in item["litter"]:
-        _say(f"    - {litter}")
+        say(f"    - {litter}")
     if story is None:
         if not item["filter_reason"]:
-            _say("  no story")
+            say("  no story")
         return
     state = " · retracted" if story.retracted else ""
-    _say(f"story {story.id} · revision {story.revision}{state} · {story.title!r}")
-    _say(f"  copies ({len(story.copies)}):")
+    say(f"story {story.id} · revision {story.revision}{state} · {story.title!r}")
+    say(f"  copies ({len(story.copies)}):")
     for copy in story.copies:
         marks = ["this item"] if copy.item_id == item["id"] else []
         if copy.representative:
             marks.append("representative")
         why = "first copy (made the story)" if copy.reason is None else \
             f"joined by {copy.reason}" + (f", score {copy.score:.2f}" if copy.score is not None else "")
-        _say(f"    item {copy.item_id} from {copy.feed}: {why}" + (f"  [{', '.join(marks)}]" if marks else ""))
+        say(f"    item {copy.item_id} from {copy.feed}: {why}" + (f"  [{', '.join(marks)}]" if marks else ""))
         if copy.detail:
-            _say(f"      {copy.detail}")
+            say(f"      {copy.detail}")
     if not story.deliveries:
-        _say("  deliveries: none (no target takes this story)")
+        say("  deliveries: none (no target takes this story)")
         return
-    _say("  deliveries:")
+    say("  deliveries:")
     for d in story.deliveries:
         line = f"    {d.target} · revision {d.revision} · {d.state} · {d.attempts} attempt(s)"
         if d.remote_ref:
             line += f" · remote {d.remote_ref}"
         if d.done_at:
             line += f" · done {d.done_at.isoformat(timespec='seconds')}"
-        _say(line)
+        say(line)
         if d.last_error:
-            _say(f"      last error: {d.last_error}")
+            say(f"      last error: {d.last_error}")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -114,7 +114,3 @@ def register_explain(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("item", metavar="ITEM_ID_OR_URL", help="an item id, or a link/GUID an item carries")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=cmd_explain)
-
-
-def _say(line: str = "") -> None:
-    print(terminal_text(line))  # feed and server text: no escape sequence reaches the terminal

@@ -29,7 +29,7 @@ from feedrelay.schedule import FeedHints, Policy, next_check, normal_interval
 from ingest.clean import CleanRules, Rewrite, clean_item, filter_reason
 from ingest.fetch import Fetcher, FetchResult, FetchState, HttpSettings
 from ingest.parse import ParsedFeed, ParseError, parse_feed
-from ingest.wpapi import api_site, enrich, wanted
+from ingest.wpapi import api_site, enrich
 from publish.registry import build_targets, target_filter
 from store import models
 from store.claim import (
@@ -251,8 +251,8 @@ class Relay:
                 outcome.outcome, outcome.error = "error", str(exc)
         raw = parsed.items[: self.config.defaults.max_items] if parsed else []
         hashes = self.raw_hashes(feed, raw)  # as the feed gave them: the API's answer is not hashed
-        site = api_site(feed.wordpress_api, result.url, parsed.link, result.api_root) if parsed else None
-        if site is not None and raw and wanted(feed.wordpress_api, result.body, result.api_root):
+        site = api_site(feed.wordpress_api, result.url, parsed.link, result.api_root, result.body) if parsed else None
+        if site is not None and raw:
             outcome.warnings += enrich(self.fetcher, self._not_stored(name, raw, hashes), mode=feed.wordpress_api,
                                        site_url=site, body=result.body, api_root=result.api_root)
         fetch_warnings = list(outcome.warnings)

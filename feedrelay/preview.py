@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from feedrelay.config import Config, FeedConfig, load_config
 from feedrelay.feeds_cli import ProbeError, fetch_feed
 from feedrelay.items import Item
-from feedrelay.tables import terminal_text
+from feedrelay.tables import say
 from ingest.parse import ParseError, parse_feed
 from store import models
 from store.identity import per_feed_keys
@@ -166,31 +166,31 @@ def _describe_story(session: Session, decision: ItemDecision, item: models.Item 
 
 def print_preview(report: PreviewReport, *, full: bool = False) -> None:
     """The preview as text: a header, then each item's decision, litter and clean result."""
-    _say(f"feed {report.feed}: {report.url}" + (f" (advertised by {report.discovered_from})"
+    say(f"feed {report.feed}: {report.url}" + (f" (advertised by {report.discovered_from})"
                                                   if report.discovered_from else ""))
-    _say(f"title: {report.title or '(untitled)'}; {len(report.items)} items; nothing was stored or published")
+    say(f"title: {report.title or '(untitled)'}; {len(report.items)} items; nothing was stored or published")
     for warning in report.warnings:
-        _say(f"warning: {warning}")
+        say(f"warning: {warning}")
     counts: dict[str, int] = {}
     for number, item in enumerate(report.items, 1):
         counts[item.decision] = counts.get(item.decision, 0) + 1
-        _say(f"\n[{number}] {item.title}")
+        say(f"\n[{number}] {item.title}")
         if item.link:
-            _say(f"    link: {item.link}")
-        _say(f"    → {item.describe()}")
+            say(f"    link: {item.link}")
+        say(f"    → {item.describe()}")
         if item.decision == "duplicate" and item.story_title:
-            _say(f"      story {item.story_id}: {item.story_title!r}" +
+            say(f"      story {item.story_id}: {item.story_title!r}" +
                   (f" from {item.story_feed}" if item.story_feed else ""))
         if item.targets:
-            _say(f"    would deliver to: {', '.join(item.targets)}")
+            say(f"    would deliver to: {', '.join(item.targets)}")
         if item.source_link:
-            _say(f"    credits original: {item.source_link}")
-        _say(f"    litter removed: {len(item.litter) or 'none'}")
+            say(f"    credits original: {item.source_link}")
+        say(f"    litter removed: {len(item.litter) or 'none'}")
         for entry in item.litter:
-            _say(f"      - {entry}")
+            say(f"      - {entry}")
         body = item.content_html if full else _excerpt(item.summary or item.content_html)
-        _say(f"    clean {'content' if full else 'summary'}: {body}")
-    _say("\n" + ", ".join(f"{n} {d}" for d, n in counts.items()) if counts else "\nno items")
+        say(f"    clean {'content' if full else 'summary'}: {body}")
+    say("\n" + ", ".join(f"{n} {d}" for d, n in counts.items()) if counts else "\nno items")
 
 
 def _excerpt(text: str, limit: int = 240) -> str:
@@ -222,7 +222,3 @@ def register_preview(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--full", action="store_true", help="print each item's whole clean HTML")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=cmd_preview)
-
-
-def _say(line: str = "") -> None:
-    print(terminal_text(line))  # feed and server text: no escape sequence reaches the terminal

@@ -20,6 +20,11 @@ def terminal_text(text: str) -> str:
     return _CONTROLS.sub("", text)
 
 
+def say(line: str = "") -> None:
+    """Print a line of feed or server text: no escape sequence reaches the terminal."""
+    print(terminal_text(line))
+
+
 def print_table(title: str, columns: list[str], rows: list[list[str]],
                 styles: list[dict[int, str]] | None = None, *, out: TextIO | None = None) -> None:
     """Print `rows` under `columns`; `styles[i]` maps a column index to a rich style for row i.
@@ -28,6 +33,7 @@ def print_table(title: str, columns: list[str], rows: list[list[str]],
     columns separated by two spaces, no colour codes and no box drawing.
     """
     out = out or sys.stdout
+    rows = [[terminal_text(cell) for cell in row] for row in rows]  # feed and server text in cells
     if out.isatty():
         from rich.console import Console
         from rich.table import Table
@@ -38,10 +44,9 @@ def print_table(title: str, columns: list[str], rows: list[list[str]],
             table.add_column(column)
         for i, row in enumerate(rows):
             style = styles[i] if styles else {}
-            table.add_row(*(Text(terminal_text(cell), style=style.get(c, "")) for c, cell in enumerate(row)))
+            table.add_row(*(Text(cell, style=style.get(c, "")) for c, cell in enumerate(row)))
         Console(file=out, soft_wrap=True).print(table)
         return
-    rows = [[terminal_text(cell) for cell in row] for row in rows]
     widths = [max([len(column)] + [len(row[c]) for row in rows]) for c, column in enumerate(columns)]
     for row in [columns, *rows]:
         out.write("  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row)).rstrip() + "\n")

@@ -33,14 +33,15 @@ def looks_like_wordpress(body: bytes | None, api_root: str | None) -> bool:
     return bool(api_root) or bool(body and _GENERATOR.search(body[:8192]))
 
 
-def api_site(mode: Mode, feed_url: str, site_link: str | None, api_root: str | None) -> str | None:
-    """The site whose REST API is asked about a fetched feed's items, or None.
+def api_site(mode: Mode, feed_url: str, site_link: str | None, api_root: str | None,
+             body: bytes | None = None) -> str | None:
+    """The site whose REST API is asked about a fetched feed's items, or None (`wanted` says no).
 
     Only feeds fetched over HTTP(S) (a local file's links name no site of ours). With `auto`, only
-    the host that served the feed, or the one its answer advertised as API root: a channel link
-    to another host (a mirror, a made-up sample site) is not looked up. `on` asks the channel's
-    site whatever its host."""
-    if urlsplit(feed_url).scheme.lower() not in ("http", "https") or mode == "off":
+    a WordPress feed (`body`), and only the host that served it, or the one its answer advertised
+    as API root: a channel link to another host (a mirror, a made-up sample site) is not looked
+    up. `on` asks the channel's site whatever its host."""
+    if urlsplit(feed_url).scheme.lower() not in ("http", "https") or not wanted(mode, body, api_root):
         return None
     site = site_link or feed_url
     if mode == "on":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from feedrelay.items import Entry
+from feedrelay.items import Entry, utcnow
+from ingest.fetch import parse_retry_after
 
 
 class Archive(Protocol):
@@ -59,16 +60,10 @@ class TargetError(Exception):
 
 
 def retry_after_seconds(value: str | None, *, default: float | None = None) -> float | None:
-    """A Retry-After header (delta-seconds or an HTTP date) as seconds from now, bounded to a day."""
-    from datetime import UTC, datetime
-    from email.utils import parsedate_to_datetime
-
-    if not value:
+    """A Retry-After header (read by `ingest.fetch.parse_retry_after`) as seconds from now, bounded
+    to a day; `default` when there is none or it can't be read."""
+    now = utcnow()
+    at = parse_retry_after(value, now)
+    if at is None:
         return default
-    value = value.strip()
-    try:
-        seconds = float(value) if value.isdigit() else (
-            parsedate_to_datetime(value).astimezone(UTC) - datetime.now(UTC)).total_seconds()
-    except (TypeError, ValueError, OverflowError):
-        return default
-    return min(max(seconds, 1.0), 86400.0)
+    return min(max((at - now).total_seconds(), 1.0), 86400.0)

@@ -21,6 +21,7 @@ from lxml import etree
 
 from feedrelay.config import FeedTargetConfig
 from feedrelay.items import Entry, utcnow
+from ingest.fields import safe_text
 from publish.attribution import apply_attribution
 from publish.base import Archive
 from publish.render import json_feed_item, mime_type, published_at, write_atomic
@@ -37,7 +38,6 @@ MEDIA_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml", "js
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -281,8 +281,8 @@ class FeedFilesTarget:
 
 
 def _clean(text: str) -> str:
-    """Text without the control characters XML 1.0 forbids."""
-    return _NOT_XML.sub("", text)
+    """Text XML can carry (`ingest.fields.safe_text`: items stored before ingest made them so)."""
+    return safe_text(text)
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attributes: str) -> etree._Element:

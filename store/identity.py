@@ -92,13 +92,16 @@ def titles_conflict(a: str, b: str) -> bool:
     return bool(left) and bool(right) and not (left <= right or right <= left)
 
 
+BOILERPLATE_WORDS = 120  # a text this short may be boilerplate repeated under other titles
 BOILERPLATE_TITLE_OVERLAP = 0.2
 
 
-def titles_agree(a: str, b: str, *, short: bool) -> bool:
-    """Whether two titles allow their items' texts to be one article: no other numbers, and, for
-    a `short` text (the length of boilerplate: show notes, a paywall stub), some words in common."""
-    return not titles_conflict(a, b) and (not short or title_overlap(a, b) >= BOILERPLATE_TITLE_OVERLAP)
+def titles_agree(a: str, b: str, *, length: int) -> bool:
+    """Whether two titles allow their items' texts (`length` words, the shorter one) to be one
+    article: no other numbers, and, for a text as short as boilerplate (show notes, a paywall
+    stub), some words in common."""
+    return not titles_conflict(a, b) and (
+        length >= BOILERPLATE_WORDS or title_overlap(a, b) >= BOILERPLATE_TITLE_OVERLAP)
 
 
 def numbered_titles_match(a: str, b: str) -> bool:

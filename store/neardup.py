@@ -44,7 +44,6 @@ LEAD_WORDS = 32
 LEAD_OFFSETS = (0, 16)  # a second window survives a byline or dateline in front of the text
 MIN_WORDS = 20
 MIN_SHINGLES = 8
-BOILERPLATE_WORDS = 120  # a text this short may be boilerplate repeated under other titles
 MAX_CANDIDATES = 12
 BAND_CHUNK = 384  # bands per index read: 768 parameters, far below any backend's limit
 
@@ -316,8 +315,8 @@ class NearDuplicates:
         measures the whole text instead, but only for titles carrying the same numbers ("Daily
         briefing for 6 November" in both): the title picks the instance, the text confirms it.
         """
-        short = sim.smaller < BOILERPLATE_WORDS  # informative shingles ≈ words of the smaller text
-        if sim.smaller < MIN_SHINGLES or not titles_agree(item.title, candidate.title, short=short):
+        # informative shingles ≈ words of the smaller text
+        if sim.smaller < MIN_SHINGLES or not titles_agree(item.title, candidate.title, length=sim.smaller):
             return False
         needed = self.same_feed_threshold if candidate.feed_id == row.feed_id else self.threshold
         if sim.containment < needed:

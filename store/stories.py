@@ -32,7 +32,6 @@ from store.identity import (
     titles_conflict,
     url_key,
 )
-from store.neardup import BOILERPLATE_WORDS
 
 TargetFilter = Callable[[Item, models.Feed], bool]
 # Row lock for changing a story: FOR NO KEY UPDATE on PostgreSQL, which does not conflict with
@@ -72,6 +71,7 @@ _KNOWN_LINKS = select(func.count(func.distinct(_ITEMS.c.url_hash))).where(
     _ITEMS.c.feed_id == bindparam("feed_id"), _ITEMS.c.url_hash.in_(bindparam("links", expanding=True)))
 _STORY_TEXTS = (select(_ITEMS.c.feed_id, _ITEMS.c.title, _ITEMS.c.data)
                 .where(_ITEMS.c.story_id == bindparam("story_id"), _ITEMS.c.status == "active").limit(8))
+_RETRACTED = select(_STORIES.c.retracted).where(_STORIES.c.id == bindparam("story_id"))
 # A story's representative and its feed, the story row locked as for a change (see NO_KEY_UPDATE).
 _REPRESENTATIVE = (
     select(_STORIES.c.representative_item_id, _STORIES.c.retracted, _ITEMS.c.feed_id)
@@ -531,8 +531,8 @@ def _same_text_holds(session: Session, story_id: int, item: Item) -> bool:
     (a podcast's show notes on every episode, one paywall stub for every article). Some stored
     copy's title must not carry other numbers, and, for a text as short as boilerplate, must share
     some words with this one's (`titles_agree`)."""
-    short = len(text_words(item.text)) < BOILERPLATE_WORDS
-    return any(titles_agree(item.title, row.title, short=short)
+    length = len(text_words(item.text))
+    return any(titles_agree(item.title, row.title, length=length)
                for row in session.execute(_STORY_TEXTS, {"story_id": story_id}))
 
 
@@ -573,6 +573,8 @@ def _join_story(session: Session, row: NewRow, item: Item, feed: models.Feed, st
                                 f"{feed.name}: {item.link or item.guid or item.title} ({reason})", now))
     report.duplicates += 1
     report.merges.append((row.id, story_id, reason, score))
+    if policy.representative != "priority" and not session.scalar(_RETRACTED, {"story_id": story_id}):
+        return  # under `earliest` only a retracted story changes hands: no lock on every live one
     current = session.execute(_REPRESENTATIVE, {"story_id": story_id}).first()
     if current is None or current.representative_item_id is None or current.feed_id is None:
         return

@@ -211,9 +211,9 @@ def test_token_schemes_and_a_proxys_own_authorization(tmp_path: Path, monkeypatc
 
 
 def test_feed_urls_are_shown_without_credentials_or_query_values() -> None:
-    from feedrelay.dashboard import shown_url
+    from ingest.urls import display_url
 
-    assert shown_url("https://alice:hunter2@members.example/feed.xml?api_key=SECRET&x=1") == (
+    assert display_url("https://alice:hunter2@members.example/feed.xml?api_key=SECRET&x=1") == (
         "https://…@members.example/feed.xml?api_key=…&x=…")
-    assert shown_url("https://site.example/feed/") == "https://site.example/feed/"
-    assert shown_url("samples/local.xml") == "samples/local.xml"
+    assert display_url("https://site.example/feed/") == "https://site.example/feed/"
+    assert display_url("samples/local.xml") == "samples/local.xml"

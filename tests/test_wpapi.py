@@ -212,4 +212,4 @@ def test_a_feed_read_from_a_local_file_asks_no_api(tmp_path, monkeypatch):
     ("off", "https://site.example/feed/", "https://site.example/", None, None),
 ])
 def test_which_site_is_asked(mode, feed_url, link, api_root, asked):
-    assert api_site(mode, feed_url, link, api_root) == asked
+    assert api_site(mode, feed_url, link, api_root, WP_FEED) == asked
