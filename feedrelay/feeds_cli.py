@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from feedrelay.config import Config, ConfigError, load_config
 from feedrelay.durations import format_duration
@@ -229,20 +230,24 @@ def clear_database_disable(config: Config, name: str) -> str | None:
     """Re-enable a feed the daemon disabled (gone) and reset its error backoff; the old reason, if any."""
     from store import models
     from store.db import open_database
+    from store.retry import run_transaction
 
     url = config.database_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return None
     engine, sessions = open_database(url)
-    try:
-        with sessions.begin() as session:
-            row = session.scalars(select(models.Feed).where(models.Feed.name == name)).one_or_none()
-            if row is None or (row.enabled and not row.error_count):
-                return None
-            reason = row.disabled_reason or ("disabled" if not row.enabled else f"{row.error_count} errors")
-            row.enabled, row.disabled_reason = True, None
-            row.error_count, row.next_check_at = 0, None
-            return reason
+
+    def enable(session: Session) -> str | None:
+        row = session.scalars(select(models.Feed).where(models.Feed.name == name)).one_or_none()
+        if row is None or (row.enabled and not row.error_count):
+            return None
+        reason = row.disabled_reason or ("disabled" if not row.enabled else f"{row.error_count} errors")
+        row.enabled, row.disabled_reason = True, None
+        row.error_count, row.next_check_at = 0, None
+        return reason
+
+    try:  # in turn with a running daemon's transactions (see store.retry)
+        return run_transaction(sessions, enable)
     finally:
         engine.dispose()
 

@@ -4,8 +4,9 @@ A worker claims a due feed by writing a lease (owner, expiry) on its row in a sh
 finishing the poll clears the lease, and a worker that dies loses its leases when they expire.
 On PostgreSQL, candidate rows are read with `FOR UPDATE SKIP LOCKED` and claiming is serialized
 by a transaction-scoped advisory lock, so the per-host politeness cap holds across every worker.
-SQLite runs one daemon per database, so there the same queries run without locks:
-`lock_rows` and `_serialize_claims` are the only places the backends differ.
+On SQLite every transaction of every process takes its turn on one lock (`store.retry`), so
+there the same queries run without locks: `lock_rows` and `_serialize_claims` are the only places
+the backends differ.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def is_postgres(session: Session) -> bool:
 
 
 def lock_rows(query: S, session: Session) -> S:
-    """`query` with `FOR UPDATE SKIP LOCKED` on PostgreSQL; unchanged on SQLite (one daemon)."""
+    """`query` with `FOR UPDATE SKIP LOCKED` on PostgreSQL; unchanged on SQLite (transactions take turns)."""
     return query.with_for_update(skip_locked=True) if is_postgres(session) else query
 
 

@@ -6,14 +6,21 @@ as a whole and run again from the start in a fresh session (the pool's pre-ping 
 connections). So the work is applied entirely or not at all; it must therefore touch nothing
 outside the database.
 
-On SQLite the transactions of one process take turns on a lock: SQLite has a single writer,
-and a thread waiting in its busy handler sleeps in growing steps even after the file is free,
-while a lock hands over at once.
+On SQLite every transaction takes its turn: the threads of one process on a lock, and the
+processes sharing a database file (a daemon's worker processes, `feedrelay fetch` beside a
+daemon) on an exclusive `flock` of `<file>-turn`. SQLite has a single writer, and a thread waiting
+in its busy handler sleeps in growing steps even after the file is free, while a lock hands over
+at once. Taking turns also makes each unit of work atomic across processes: Python's sqlite3
+begins a transaction only at the first write, so without turns the reads before it could see a
+state another process changes before the write (two processes each finding no story for one
+article would make two).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import random
 import sys
 import threading
@@ -34,7 +41,7 @@ T = TypeVar("T")
 # concurrent insert won), admin shutdown / crash shutdown / cannot connect now (a restart).
 RETRY_SQLSTATES = frozenset({"40001", "40P01", "23505", "57P01", "57P02", "57P03"})
 SQLITE_BUSY = ("database is locked", "database table is locked")
-_SQLITE_TURNS: WeakKeyDictionary[Engine, threading.RLock] = WeakKeyDictionary()
+_SQLITE_TURNS: WeakKeyDictionary[Engine, _Turn] = WeakKeyDictionary()
 _TURNS_LOCK = threading.Lock()
 
 
@@ -84,16 +91,73 @@ def retrying(work: Callable[[], T], *, attempts: int = 8, delay: float = 0.05) -
     raise AssertionError("unreachable")
 
 
-def _turn(sessions: sessionmaker[Session]) -> AbstractContextManager[object]:
-    """This process's SQLite lock for the engine of `sessions` (re-entrant); nothing elsewhere."""
+class _Turn:
+    """One SQLite database's turn: a re-entrant lock for this process's threads and, for a file,
+    an exclusive `flock` of `<file>-turn` for the processes using it, taken by a transaction (the
+    outermost one) and released at its end."""
+
+    def __init__(self, path: str | None) -> None:
+        self.lock = threading.RLock()
+        self.path = path
+        self.fd: int | None = None
+        self.transactions = 0  # nested transactions of the thread holding the lock
+
+    def __del__(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+        if not self.transactions and (fd := self._file()) is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        self.transactions += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.transactions -= 1
+        if not self.transactions and self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.lock.release()
+
+    def _file(self) -> int | None:
+        if self.fd is None and self.path is not None:
+            try:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:  # e.g. a read-only directory: only this process's threads take turns
+                log.debug("no turn file %s (%s): turns within this process only", self.path, exc)
+                self.path = None
+        return self.fd
+
+
+def turn_file(engine: Engine) -> str | None:
+    """The file the processes using SQLite database `engine` take turns on (None in memory)."""
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return f"{os.path.realpath(database)}-turn"
+
+
+def _sqlite_turn(sessions: sessionmaker[Session]) -> _Turn | None:
     engine = sessions.kw.get("bind")
     if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
-        return nullcontext()
+        return None
     with _TURNS_LOCK:
-        lock = _SQLITE_TURNS.get(engine)
-        if lock is None:
-            lock = _SQLITE_TURNS[engine] = threading.RLock()
-    return lock
+        turn = _SQLITE_TURNS.get(engine)
+        if turn is None:
+            turn = _SQLITE_TURNS[engine] = _Turn(turn_file(engine))
+    return turn
+
+
+def _turn(sessions: sessionmaker[Session]) -> AbstractContextManager[object]:
+    """A transaction's SQLite turn on the engine of `sessions`; nothing for other databases."""
+    return _sqlite_turn(sessions) or nullcontext()
+
+
+def process_turn(sessions: sessionmaker[Session]) -> AbstractContextManager[object]:
+    """Hold this process's SQLite turn (nothing for other databases) across several steps, e.g.
+    cleaning a feed's items and then storing them: the process's other threads wait, as they would
+    for one transaction, but other processes keep the database until a transaction inside begins."""
+    turn = _sqlite_turn(sessions)
+    return turn.lock if turn is not None else nullcontext()
 
 
 def _brief(exc: DBAPIError) -> str:
