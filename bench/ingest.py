@@ -1,6 +1,6 @@
 """Ingest benchmark: end-to-end new items/s for one daemon on SQLite vs bare `feedparser.parse()`.
 
-    python -m bench.ingest [--origins 40] [--aggregators 40] [--per-feed 25] [--workers 8]
+    python -m bench.ingest [--origins 40] [--aggregators 40] [--per-feed 25] [--workers 8] [--processes 1,2]
 
 One run, one generated WordPress-style corpus (origins and WPeMatico-style aggregator copies)
 served by a static HTTP server in another process:
@@ -8,10 +8,12 @@ served by a static HTTP server in another process:
               clean → dedup → store → publish (Atom, RSS and JSON Feed files), SQLite
   feedparser  `feedparser.parse(body)` with its defaults (sanitizer and URI resolver on) over the
               same bytes, one thread, timed before and after feedrelay (the mean is reported)
+feedrelay runs once per `--processes` count (`worker.processes`: this process and its children,
+started before the clock starts, each on a fresh database), `--workers` fetch threads in all.
 Both run with their modules imported (a daemon imports once). Items/s are wall-clock; CPU seconds
-are this process's (all threads). Per stage: the CPU time of the threads running it
-(`time.thread_time`), per item. `other` is the rest of the CPU: feed row transactions,
-scheduling, thread and HTTP-pool overhead.
+are this process's (all threads) and its worker processes'. Per stage (with one process only):
+the CPU time of the threads running it (`time.thread_time`), per item. `other` is the rest of the
+CPU: feed row transactions, scheduling, thread and HTTP-pool overhead.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 import feedparser
 
 from bench.corpus import StaticServer, feeds_yaml, generate
+from bench.procstat import cpu_seconds, cpu_used
 from feedrelay import pipeline
 from feedrelay.config import load_config
 from feedrelay.pipeline import Relay
@@ -53,7 +56,8 @@ class StageClock:
 
 
 def run_feedrelay(directory: Path, server: StaticServer, corpus, workers: int,  # type: ignore[no-untyped-def]
-                  database: str | None = None) -> dict[str, Any]:
+                  processes: int, database: str | None = None) -> dict[str, Any]:
+    directory.mkdir()
     config_path = directory / "config.yaml"
     config_path.write_text(f"""\
 database: {database or f"sqlite:///{directory / 'bench.db'}"}
@@ -61,6 +65,8 @@ http:
   allow_private_networks: true
   workers: {workers}
   per_host: {workers}
+worker:
+  processes: {processes}
 defaults:
   max_items: 500
 dedup:
@@ -78,18 +84,22 @@ feeds:
     fingerprint(" ".join(f"w{n}" for n in range(MIN_WORDS)))  # numpy's one-time import, as feedparser's are
     relay.fetcher.fetch = clock.wrap("fetch", relay.fetcher.fetch)  # type: ignore[method-assign]
     relay.clean_items = clock.wrap("clean", relay.clean_items)  # type: ignore[method-assign]
-    originals = pipeline.parse_feed, pipeline.store_items
+    originals = pipeline.parse_feed, pipeline.analyse, pipeline.store_items
     pipeline.parse_feed = clock.wrap("parse", pipeline.parse_feed)
+    pipeline.analyse = clock.wrap("fingerprint", pipeline.analyse)
     pipeline.store_items = clock.wrap("dedup+store", pipeline.store_items)
     try:
+        relay.polls.start()
+        children = [child.pid for child in relay.polls.children if child is not None]
+        theirs = cpu_seconds(children)
         wall, cpu = time.perf_counter(), time.process_time()
         outcomes = relay.poll_many(relay.enabled_feeds())
         published_at = time.thread_time()
         report = relay.publish()
         clock.seconds["publish"] += time.thread_time() - published_at
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu + cpu_used(theirs, cpu_seconds(children))
     finally:
-        pipeline.parse_feed, pipeline.store_items = originals
+        pipeline.parse_feed, pipeline.analyse, pipeline.store_items = originals
         relay.close()
     failed = [o for o in outcomes if not o.ok]
     if failed:
@@ -111,6 +121,7 @@ def main() -> None:
     parser.add_argument("--aggregators", type=int, default=40)
     parser.add_argument("--per-feed", type=int, default=25)
     parser.add_argument("--workers", type=int, default=8, help="concurrent fetches (http.workers)")
+    parser.add_argument("--processes", default="1,2", help="worker.processes values to run, comma-separated")
     parser.add_argument("--database", help="an empty database URL instead of a new SQLite file "
                                            "(e.g. postgresql+psycopg://postgres@127.0.0.1/bench)")
     args = parser.parse_args()
@@ -122,28 +133,37 @@ def main() -> None:
         print(f"corpus: {len(corpus.names)} feeds, {corpus.items} items ({corpus.articles} articles), "
               f"{size / 1e6:.1f} MB")
         before = run_feedparser(directory / "feeds", corpus.names)
+        counts = [int(value) for value in args.processes.split(",")]
         with StaticServer(directory / "feeds") as server:
-            relay = run_feedrelay(directory, server, corpus, args.workers, args.database)
+            runs = {count: run_feedrelay(directory / f"run-{count}", server, corpus, args.workers, count, args.database)
+                    for count in counts}
         after = run_feedparser(directory / "feeds", corpus.names)
         # Timed before and after feedrelay and averaged: a change of load during the run (this
         # machine is shared) weighs on both sides alike.
         bare = {"entries": before["entries"], "wall": (before["wall"] + after["wall"]) / 2,
                 "cpu": (before["cpu"] + after["cpu"]) / 2}
-    items = relay["new"] + relay["duplicates"]
     backend = args.database.split("+")[0].split(":")[0] if args.database else "SQLite"
-    print(f"\nfeedrelay end to end ({backend}, {args.workers} fetch threads): {items} items stored "
-          f"({relay['new']} new stories, {relay['duplicates']} copies merged), {relay['delivered']} delivered")
-    print(f"  {relay['wall']:.2f} s wall, {relay['cpu']:.2f} s CPU → {items / relay['wall']:.0f} items/s wall, "
-          f"{items / relay['cpu']:.0f} items/CPU-s")
     print(f"bare feedparser.parse() defaults: {bare['entries']} entries")
     print(f"  {bare['wall']:.2f} s wall, {bare['cpu']:.2f} s CPU → {bare['entries'] / bare['wall']:.0f} items/s wall, "
           f"{bare['entries'] / bare['cpu']:.0f} items/CPU-s")
+    for count, relay in runs.items():
+        report(relay, bare, backend, args.workers, count)
+
+
+def report(relay: dict[str, Any], bare: dict[str, Any], backend: str, workers: int, processes: int) -> None:
+    items = relay["new"] + relay["duplicates"]
+    print(f"\nfeedrelay end to end ({backend}, {workers} fetch threads, {processes} process(es)): {items} items "
+          f"stored ({relay['new']} new stories, {relay['duplicates']} copies merged), {relay['delivered']} delivered")
+    print(f"  {relay['wall']:.2f} s wall, {relay['cpu']:.2f} s CPU → {items / relay['wall']:.0f} items/s wall, "
+          f"{items / relay['cpu']:.0f} items/CPU-s")
     ratio_wall = (items / relay["wall"]) / (bare["entries"] / bare["wall"])
     ratio_cpu = (items / relay["cpu"]) / (bare["entries"] / bare["cpu"])
     print(f"feedrelay / feedparser: {ratio_wall:.2f}x (wall), {ratio_cpu:.2f}x (CPU); goal ≥ 1.5x")
-    print("\nCPU per item by stage (ms):")
+    if processes > 1:  # the stage clocks see this process's threads only
+        return
+    print("CPU per item by stage (ms):")
     stages = relay["stages"]
-    for stage in ("fetch", "parse", "clean", "dedup+store", "publish"):
+    for stage in ("fetch", "parse", "clean", "fingerprint", "dedup+store", "publish"):
         print(f"  {stage:12} {1000 * stages.get(stage, 0) / items:7.2f}")
     other = relay["cpu"] - sum(stages.values())
     print(f"  {'other':12} {1000 * other / items:7.2f}")

@@ -28,6 +28,7 @@ from pathlib import Path
 from sqlalchemy import update
 
 from bench.corpus import Corpus, StaticServer, feeds_yaml, generate
+from bench.procstat import cpu_seconds, cpu_used
 from feedrelay.config import load_config
 from feedrelay.items import utcnow
 from feedrelay.pipeline import Relay
@@ -36,26 +37,6 @@ from tests.support.cluster import cycle_done, trigger_cycle, wait_for
 from tests.support.postgres import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """User + system CPU seconds of each of the given processes that still exists."""
-    seconds = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        seconds[pid] = (int(fields[11]) + int(fields[12])) / TICK
-    return seconds
-
-
-def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU seconds used between two readings (processes that appeared count from zero)."""
-    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
-
-
 def postgres_pids() -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():

@@ -199,6 +199,7 @@ class WorkerConfig(Strict):
     """This daemon's identity and leases when several share one database."""
 
     id: str | None = None
+    processes: int = Field(1, ge=1, le=64)  # processes polling feeds (the GIL keeps each on one core)
     lease: Duration = timedelta(minutes=5)
     delivery_lease: Duration = timedelta(minutes=2)
 

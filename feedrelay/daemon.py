@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
@@ -60,7 +60,8 @@ def lock_database(config: Config) -> IO[str] | None:
         handle.close()
         raise AlreadyRunning(
             f"another feedrelay daemon ({owner}) is already running on {path.with_suffix('')}; "
-            "SQLite supports one daemon per database (use PostgreSQL for several workers)"
+            "SQLite supports one daemon per database (`worker.processes` lets it use more cores; PostgreSQL, "
+            "several machines)"
         ) from None
     handle.seek(0)
     handle.truncate()
@@ -76,8 +77,6 @@ class Daemon:
         self.config_path = config_path
         self.config_mtime = _mtime(config_path)
         self.relay = Relay(config)
-        self.slots = config.http.workers
-        self.pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="fetch")
         self.in_flight: dict[str, tuple[Future[FeedOutcome], Relay]] = {}
         self.retired: list[Relay] = []
         self.in_use: Counter[int] = Counter()  # relays (by id) a claim, publish or housekeeping pass holds
@@ -108,14 +107,14 @@ class Daemon:
     def _claim_and_submit(self) -> None:
         if self.stopping.is_set():
             return
-        with self.lock:
-            free = self.slots - len(self.in_flight)
         with self._relay_in_use() as relay:
+            with self.lock:
+                free = relay.polls.capacity - len(self.in_flight)
             for name in relay.claim_due_feeds(free):
                 with self.lock:
                     if name in self.in_flight:
                         continue
-                    future = self.pool.submit(relay._poll_safely, name)
+                    future = relay.polls.submit(name)
                     self.in_flight[name] = (future, relay)
                 future.add_done_callback(lambda f, n=name: self._done(n, f))
 
@@ -193,19 +192,19 @@ class Daemon:
             log.error("config reload rejected, keeping the running config: the database cannot change "
                       "while the daemon runs (restart it)")
             return
+        relay = None
         try:
             relay = Relay(config, owner=old.owner)
+            relay.polls.start()
         except Exception:
             log.exception("config reload failed, keeping the running config")
+            if relay is not None:
+                relay.close()
             return
         register_config_secrets(config)
         with self.lock:
             self.relay = relay
             self.retired.append(old)
-            if config.http.workers != self.slots:
-                self.pool.shutdown(wait=False)  # running polls finish; new ones use the new pool
-                self.slots = config.http.workers
-                self.pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="fetch")
         self._close_retired()
         log.info("config reloaded: %d feeds, %d targets", len(config.feeds), len(config.targets))
         self.publish_wanted.set()
@@ -224,6 +223,7 @@ class Daemon:
     def start(self) -> None:
         if self.relay.config.worker.id:  # a restart under a fixed id takes back its dead run's work
             log.info("released %d leases of an earlier run", self.relay.release_leases())
+        self.relay.polls.start()
         self.scheduler.add_job(self.dispatch, "interval", seconds=1, id="dispatch", max_instances=1,
                                coalesce=True)
         self.scheduler.add_job(self.publish, "interval", seconds=2, id="publish", max_instances=1,
@@ -251,7 +251,7 @@ class Daemon:
         abandoned = len(self.in_flight)
         if abandoned:
             log.warning("grace period over: abandoning %d running polls", abandoned)
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.relay.polls.shutdown()
         try:
             self.relay.release_leases()
         except Exception:  # the database is down: the leases expire by themselves

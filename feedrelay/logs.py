@@ -75,6 +75,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, ensure_ascii=False)
 
 
+def current_logging() -> tuple[str, str]:
+    """The root logger's (format, level) as `setup_logging` takes them, for a worker process."""
+    root = logging.getLogger()
+    json = any(isinstance(handler.formatter, JsonFormatter) for handler in root.handlers)
+    return ("json" if json else "text", logging.getLevelName(root.level))
+
+
 def setup_logging(fmt: str = "text", level: str = "INFO") -> None:
     """Configure the root logger once for the process (stderr)."""
     handler = logging.StreamHandler(sys.stderr)

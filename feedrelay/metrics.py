@@ -42,10 +42,10 @@ PROCESS_METRICS = (FETCHES, FETCH_SECONDS, ITEMS, DELIVERIES, FEED_ERRORS)
 SessionSource = Callable[[], sessionmaker[Session]]
 
 
-def record_poll(outcome: FeedOutcome, seconds: float) -> None:
+def record_poll(outcome: FeedOutcome) -> None:
     """Count one feed poll: its fetch result and latency, and what became of its items."""
     FETCHES.labels(outcome.outcome).inc()
-    FETCH_SECONDS.observe(seconds)
+    FETCH_SECONDS.observe(outcome.seconds)
     if outcome.error and outcome.outcome != "retry_later":
         FEED_ERRORS.labels(outcome.feed).inc()
     for label, count in (("new", outcome.new), ("duplicate", outcome.duplicates), ("updated", outcome.updated),

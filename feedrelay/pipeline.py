@@ -12,7 +12,6 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,6 +22,7 @@ from feedrelay import __version__
 from feedrelay.config import CleanConfig, Config, FeedConfig
 from feedrelay.items import Item, utcnow
 from feedrelay.metrics import record_poll, record_publish
+from feedrelay.processes import PollPool, per_process_cap
 from feedrelay.publishing import PublishReport, publish_pending
 from feedrelay.quietpolls import QuietWriter, StoredState, quiet_values, read_state, read_states, write_quiet
 from feedrelay.schedule import FeedHints, Policy, next_check, normal_interval
@@ -44,9 +44,9 @@ from store.claim import (
 )
 from store.db import open_database
 from store.identity import raw_hash
-from store.neardup import NearDuplicates
+from store.neardup import NearDuplicates, analyse
 from store.retention import prune
-from store.retry import run_transaction
+from store.retry import process_turn, run_transaction
 from store.stories import StorePolicy, StoreReport, known_items, store_items
 
 log = logging.getLogger("feedrelay.pipeline")
@@ -70,6 +70,7 @@ class FeedOutcome:
     filtered: int = 0
     retracted: int = 0
     warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # the fetch's duration
 
     @property
     def ok(self) -> bool:
@@ -104,7 +105,7 @@ def http_settings(config: Config) -> HttpSettings:
         max_body=http.max_body,
         max_redirects=http.max_redirects,
         allow_private_networks=http.allow_private_networks,
-        per_host=http.per_host,
+        per_host=per_process_cap(config.worker.processes, http.per_host),
     )
 
 
@@ -129,7 +130,8 @@ def default_owner() -> str:
 class Relay:
     """A configured feedrelay: database, fetcher and targets, ready to poll and publish."""
 
-    def __init__(self, config: Config, *, owner: str | None = None) -> None:
+    def __init__(self, config: Config, *, owner: str | None = None, sync: bool = True) -> None:
+        """`sync`: bring the feed rows in line with the config (a worker process's parent did)."""
         self.config = config
         self.owner = owner or config.worker.id or default_owner()
         self.engine, self.sessions = open_database(config.database_url)
@@ -142,10 +144,21 @@ class Relay:
         self._feed_rules: dict[str, tuple[str, CleanRules]] = {}  # by feed name
         self.rendered: set[str] = set()  # targets this Relay has flushed (their files are current)
         self.quiet = QuietWriter(self.sessions)
-        self.sync_feeds()
+        self._polls: PollPool | None = None
+        if sync:
+            self.sync_feeds()
+
+    @property
+    def polls(self) -> PollPool:
+        """The threads and worker processes that poll feeds (started when first needed)."""
+        if self._polls is None:
+            self._polls = PollPool(self)
+        return self._polls
 
     def close(self) -> None:
-        """Release the HTTP pool and database connections."""
+        """Stop the worker processes; release the HTTP pool and database connections."""
+        if self._polls is not None:
+            self._polls.close()
         self.quiet.close()
         self.fetcher.close()
         self.engine.dispose()
@@ -252,9 +265,11 @@ class Relay:
         raw = parsed.items[: self.config.defaults.max_items] if parsed else []
         hashes = self.raw_hashes(feed, raw)  # as the feed gave them: the API's answer is not hashed
         site = api_site(feed.wordpress_api, result.url, parsed.link, result.api_root, result.body) if parsed else None
-        if site is not None and raw:
-            outcome.warnings += enrich(self.fetcher, self._not_stored(name, raw, hashes), mode=feed.wordpress_api,
-                                       site_url=site, body=result.body, api_root=result.api_root)
+        known = self._known(name, raw, hashes) if site is not None and raw else None
+        if site is not None and raw:  # only new or changed items are worth asking about
+            outcome.warnings += enrich(self.fetcher, [item for i, item in enumerate(raw) if i not in known],
+                                       mode=feed.wordpress_api, site_url=site, body=result.body,
+                                       api_root=result.api_root)
         fetch_warnings = list(outcome.warnings)
 
         def store(session: Session) -> None:  # all or nothing, retried whole on conflicts
@@ -262,30 +277,37 @@ class Relay:
             outcome.new = outcome.duplicates = outcome.updated = outcome.filtered = outcome.retracted = 0
             outcome.warnings = list(fetch_warnings)
             if parsed is not None and (raw or parsed.deleted or feed.complete):
-                # Cleaned in the transaction that stores them, so that finding the items stored
-                # before exactly as they come now (their clean values are reused) is one more read.
-                known = known_items(session, row.id, raw, hashes, row.guid_mode)
-                items, reasons = self.clean_items(feed, raw, known)
                 stored = store_items(session, row, items, self.store_policy(session), reasons,
-                                     deleted=parsed.deleted, raw_hashes=hashes,
+                                     deleted=parsed.deleted, raw_hashes=hashes, analysed=analysed,
                                      beyond=parsed.items[len(raw):] if feed.complete else ())
                 _count(outcome, stored)
             self._record(row, feed, result, parsed, outcome)
             release_feed(session, row, self.owner)
 
-        run_transaction(self.sessions, store)
-        record_poll(outcome, result.elapsed)
+        # One feed's cleaning and storing at a time in this process, as if in one transaction
+        # (threads contending for the GIL in CPU-bound cleaning cost more than taking turns); the
+        # cleaning and fingerprints come before the store transaction, so that other worker
+        # processes can use the database meanwhile.
+        with process_turn(self.sessions):
+            if known is None:
+                known = self._known(name, raw, hashes)
+            items, reasons = self.clean_items(feed, raw, known)
+            analysed = analyse([item.text for i, item in enumerate(items) if i not in known and not reasons[i]]) \
+                if self.config.dedup.near_duplicates else {}
+            run_transaction(self.sessions, store)
+        outcome.seconds = result.elapsed
+        record_poll(outcome)
         return outcome
 
-    def _not_stored(self, name: str, raw: list[Item], hashes: list[str]) -> list[Item]:
-        """The items of `raw` not stored before exactly as they come now (new or changed): the
-        ones worth asking the WordPress API about (the others keep what it said back then)."""
+    def _known(self, name: str, raw: list[Item], hashes: list[str]) -> dict[int, Item]:
+        """The items of `raw` stored before exactly as they come now, by position (`known_items`):
+        their clean values are reused, and the WordPress API is not asked about them. Read in a
+        transaction of its own: a value read a moment early is still the right one for its hash."""
         def read(session: Session) -> dict[int, Item]:
             feed_id, guid_mode = session.execute(_FEED_IDENTITY, {"name": name}).one()
             return known_items(session, feed_id, raw, hashes, guid_mode)
 
-        known = run_transaction(self.sessions, read)
-        return [item for index, item in enumerate(raw) if index not in known]
+        return run_transaction(self.sessions, read) if raw else {}
 
     def clean_items(self, feed: FeedConfig, raw: list[Item], known: dict[int, Item] | None = None
                     ) -> tuple[list[Item], list[str | None]]:
@@ -372,8 +394,8 @@ class Relay:
             self.quiet.add(values)
         else:
             write_quiet(self.sessions, [values])
-        outcome = FeedOutcome(feed.name, result.outcome, warnings=list(result.warnings))
-        record_poll(outcome, result.elapsed)
+        outcome = FeedOutcome(feed.name, result.outcome, warnings=list(result.warnings), seconds=result.elapsed)
+        record_poll(outcome)
         return outcome
 
     def schedule_policy(self, feed: FeedConfig) -> Policy:
@@ -401,13 +423,8 @@ class Relay:
         if not names:
             return []
         states = run_transaction(self.sessions, lambda session: read_states(session, names))
-        with ThreadPoolExecutor(max_workers=min(self.config.http.workers, len(names))) as pool:
-            outcomes = []
-            for outcome in pool.map(lambda name: self._poll_safely(name, states.get(name)), names):
-                outcomes.append(outcome)
-                if progress:
-                    progress(outcome)
-        self.quiet.flush()
+        outcomes = self.polls.map(names, states, progress)
+        self.polls.flush()
         return outcomes
 
     def _poll_safely(self, name: str, stored: StoredState | None = None) -> FeedOutcome:

@@ -22,7 +22,7 @@ merges.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
@@ -141,6 +141,15 @@ def fingerprint(text: str) -> list[tuple[int, int]]:
     return list(_analysed(text)[1])
 
 
+Analysis = tuple[tuple[str, ...], tuple[tuple[int, int], ...]]  # a text's tokens and fingerprint
+
+
+def analyse(texts: Iterable[str]) -> dict[str, Analysis]:
+    """Each text's tokens and fingerprint, for `NearDuplicates.batch`: pure CPU work a caller
+    can do before its store transaction, keeping the transaction short."""
+    return {text: _analysed(text) for text in texts}
+
+
 @lru_cache(maxsize=64)
 def _analysed(text: str) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...]]:
     # `find` and then `remember` fingerprint the same text: compute it once.
@@ -205,7 +214,7 @@ def lock_bands(session: Session, bands: list[tuple[int, int]]) -> None:
     the second waits until the first has committed its story and bands, then finds it: one
     story, not two. Unrelated items share no bucket and never wait for each other. Locks are
     taken in sorted order (no lock-order deadlock) and released at commit. SQLite needs none:
-    one daemon writes at a time.
+    its transactions take turns (`store.retry`).
 
     PostgreSQL's lock table is small and shared (64 locks per connection by default): a
     transaction that would hold more than `MAX_BAND_LOCKS` bucket locks (a feed's first fetch
@@ -346,10 +355,12 @@ class NearDuplicates:
         """Drop an item's fingerprint (pruned, deleted, or about to be replaced)."""
         session.execute(_DELETE_BANDS, {"item_id": item_id})
 
-    def batch(self, session: Session, texts: Sequence[str]) -> NearDuplicateBatch:
+    def batch(self, session: Session, texts: Sequence[str],
+              analysed: Mapping[str, Analysis] | None = None) -> NearDuplicateBatch:
         """A finder for one stored batch whose new items have these `texts` (see
-        `NearDuplicateBatch`); `flush` it before the transaction ends."""
-        return NearDuplicateBatch(self, session, texts)
+        `NearDuplicateBatch`; `analysed`: some of them already `analyse`d); `flush` it before the
+        transaction ends."""
+        return NearDuplicateBatch(self, session, texts, analysed or {})
 
     def flush(self, session: Session) -> None:
         """Nothing to write: this finder writes as it goes."""
@@ -365,11 +376,12 @@ class NearDuplicateBatch:
     would show at that moment. Deleting fingerprints still happens at once.
     """
 
-    def __init__(self, finder: NearDuplicates, session: Session, texts: Sequence[str]) -> None:
+    def __init__(self, finder: NearDuplicates, session: Session, texts: Sequence[str],
+                 analysed: Mapping[str, Analysis]) -> None:
         self.finder = finder
         self.items: dict[tuple[int, int], set[int]] = {}  # band -> ids of the items in it
         self.pending: dict[int, list[tuple[int, int]]] = {}  # item id -> bands not yet written
-        self.analysed = {text: _analysed(text) for text in texts}
+        self.analysed = {text: analysed.get(text) or _analysed(text) for text in texts}
         self.read: set[tuple[int, int]] = set()  # bands whose index rows are in the map
         self._read(session, {band for _, bands in self.analysed.values() for band in bands})
 
@@ -413,7 +425,8 @@ class NearDuplicateBatch:
         for members in self.items.values():
             members.discard(item_id)
 
-    def batch(self, session: Session, texts: Sequence[str]) -> NearDuplicateBatch:
+    def batch(self, session: Session, texts: Sequence[str],
+              analysed: Mapping[str, Analysis] | None = None) -> NearDuplicateBatch:
         """Already one batch's finder."""
         return self
 

@@ -7,11 +7,11 @@ database's unique keys (items per feed, story keys, deliveries per revision).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -32,6 +32,9 @@ from store.identity import (
     titles_conflict,
     url_key,
 )
+
+if TYPE_CHECKING:
+    from store.neardup import Analysis
 
 TargetFilter = Callable[[Item, models.Feed], bool]
 # Row lock for changing a story: FOR NO KEY UPDATE on PostgreSQL, which does not conflict with
@@ -148,7 +151,8 @@ class NearDuplicateFinder(Protocol):
 
     def forget(self, session: Session, item_id: int) -> None: ...
 
-    def batch(self, session: Session, texts: Sequence[str]) -> NearDuplicateFinder: ...
+    def batch(self, session: Session, texts: Sequence[str],
+              analysed: Mapping[str, Analysis] | None = None) -> NearDuplicateFinder: ...
 
     def flush(self, session: Session) -> None: ...
 
@@ -185,14 +189,16 @@ class StorePolicy:
 def store_items(session: Session, feed: models.Feed, items: Sequence[Item], policy: StorePolicy,
                 filtered: Sequence[str | None] | None = None, *,
                 deleted: Sequence[str] = (), now: datetime | None = None,
-                raw_hashes: Sequence[str | None] | None = None, beyond: Sequence[Item] = ()) -> StoreReport:
+                raw_hashes: Sequence[str | None] | None = None, beyond: Sequence[Item] = (),
+                analysed: Mapping[str, Analysis] | None = None) -> StoreReport:
     """Store one fetched batch of a feed's items; `filtered[i]` is a filter reason or None.
 
     `deleted` holds the refs of Atom tombstones (RFC 6721) the document carried; `now` is the
     time recorded (default: the clock); `raw_hashes[i]` is item i's `identity.raw_hash`, kept
     so that the next fetch can skip cleaning it when it comes back unchanged (`known_items`).
     `beyond` are the document's items past the feed's `max_items` (parsed, not stored): for a
-    complete feed they are still in it, so not retracted.
+    complete feed they are still in it, so not retracted. `analysed` holds texts already
+    fingerprinted (`store.neardup.analyse`, done before the transaction).
     """
     report = StoreReport()
     now = now or utcnow()
@@ -211,7 +217,7 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
                                  for key, _ in exact_keys(items[i]) if key not in shared])
     if policy.near_duplicate is not None:  # one index read for the batch's new items, one write
         policy = replace(policy, near_duplicate=policy.near_duplicate.batch(
-            session, [items[i].text for i in fresh if not reasons[i]]))
+            session, [items[i].text for i in fresh if not reasons[i]], analysed))
     for index, (item, key) in enumerate(zip(items, keys, strict=True)):
         row = existing.get(key)
         if row is not None:

@@ -213,3 +213,50 @@ def test_a_reload_during_a_publish_pass_closes_the_old_relay_only_when_the_pass_
     thread.join(10)
     assert closed == [True]
     daemon.relay.close()
+
+
+def children_of(pid: int) -> list[int]:
+    """The live processes whose parent is `pid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_worker_processes_poll_and_stop_with_the_daemon(tmp_path, server, daemons):
+    run = DaemonRun(tmp_path, server, ["alpha", "beta", "gamma"])
+    run.write(["alpha", "beta", "gamma"], "worker:\n  processes: 3\n")
+    run.start()
+    daemons.append(run)
+    wait_for(lambda: all(server.hits(f"/{n}.xml") == 1 for n in ("alpha", "beta", "gamma")), "every feed polled")
+    children = children_of(run.process.pid)
+    assert len(children) >= 2, run.output()  # two worker processes (and multiprocessing's resource tracker)
+    assert run.stop() == 0
+    assert not any(alive(pid) for pid in children)
+    assert "Traceback" not in run.output()
+
+
+def test_worker_processes_exit_when_the_daemon_is_killed(tmp_path, server, daemons):
+    run = DaemonRun(tmp_path, server, ["alpha"])
+    run.write(["alpha"], "worker:\n  processes: 2\n")
+    run.start()
+    daemons.append(run)
+    wait_for(lambda: server.hits("/alpha.xml") == 1, "the feed polled")
+    children = children_of(run.process.pid)
+    assert children
+    run.process.kill()
+    run.process.wait()
+    wait_for(lambda: not any(alive(pid) for pid in children), "the worker processes to exit", timeout=10)

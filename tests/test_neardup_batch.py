@@ -21,7 +21,7 @@ from store.neardup import NearDuplicates
 class Unbatched(NearDuplicates):
     """The finder as it was: an index query per item, fingerprints written as they come."""
 
-    def batch(self, session: Session, texts: Sequence[str]) -> NearDuplicates:  # type: ignore[override]
+    def batch(self, session: Session, texts: Sequence[str], analysed: object = None) -> NearDuplicates:  # type: ignore[override]
         return self
 
 
