@@ -209,14 +209,18 @@ class Daemon:
         log.info("config reloaded: %d feeds, %d targets", len(config.feeds), len(config.targets))
         self.publish_wanted.set()
 
-    def _close_retired(self) -> None:
-        """Close relays of earlier configs that no running poll uses any more."""
+    def _close_retired(self, *, wait: bool = False) -> None:
+        """Close relays of earlier configs that no running poll uses any more: in a thread of its
+        own (the caller may be one of the threads or readers closing waits for), or now with `wait`."""
         with self.lock:
             busy = {id(relay) for _, relay in self.in_flight.values()} | set(self.in_use)
             idle = [relay for relay in self.retired if id(relay) not in busy]
             self.retired = [relay for relay in self.retired if id(relay) in busy]
         for relay in idle:
-            relay.close()
+            if wait:
+                relay.close()
+            else:
+                threading.Thread(target=relay.close, name="close-retired", daemon=True).start()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -261,7 +265,7 @@ class Daemon:
             self.publish(force=True)
         if not abandoned:
             self.relay.close()
-            self._close_retired()
+            self._close_retired(wait=True)
         return abandoned
 
 

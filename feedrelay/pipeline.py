@@ -22,7 +22,7 @@ from feedrelay import __version__
 from feedrelay.config import CleanConfig, Config, FeedConfig
 from feedrelay.items import Item, utcnow
 from feedrelay.metrics import record_poll, record_publish
-from feedrelay.processes import PollPool, per_process_cap
+from feedrelay.processes import PollPool, per_process_cap, process_count
 from feedrelay.publishing import PublishReport, publish_pending
 from feedrelay.quietpolls import QuietWriter, StoredState, quiet_values, read_state, read_states, write_quiet
 from feedrelay.schedule import FeedHints, Policy, next_check, normal_interval
@@ -46,7 +46,7 @@ from store.db import open_database
 from store.identity import raw_hash
 from store.neardup import NearDuplicates, analyse
 from store.retention import prune
-from store.retry import process_turn, run_transaction
+from store.retry import process_turn, retrying, run_transaction
 from store.stories import StorePolicy, StoreReport, known_items, store_items
 
 log = logging.getLogger("feedrelay.pipeline")
@@ -105,7 +105,7 @@ def http_settings(config: Config) -> HttpSettings:
         max_body=http.max_body,
         max_redirects=http.max_redirects,
         allow_private_networks=http.allow_private_networks,
-        per_host=per_process_cap(config.worker.processes, http.per_host),
+        per_host=per_process_cap(process_count(config), http.per_host),
     )
 
 
@@ -301,13 +301,15 @@ class Relay:
 
     def _known(self, name: str, raw: list[Item], hashes: list[str]) -> dict[int, Item]:
         """The items of `raw` stored before exactly as they come now, by position (`known_items`):
-        their clean values are reused, and the WordPress API is not asked about them. Read in a
-        transaction of its own: a value read a moment early is still the right one for its hash."""
-        def read(session: Session) -> dict[int, Item]:
-            feed_id, guid_mode = session.execute(_FEED_IDENTITY, {"name": name}).one()
-            return known_items(session, feed_id, raw, hashes, guid_mode)
+        their clean values are reused, and the WordPress API is not asked about them. Read in this
+        process's turn but in no transaction's: a value read a moment early is still the right one
+        for its hash, so other worker processes need not wait."""
+        def read() -> dict[int, Item]:
+            with process_turn(self.sessions), self.sessions() as session:
+                feed_id, guid_mode = session.execute(_FEED_IDENTITY, {"name": name}).one()
+                return known_items(session, feed_id, raw, hashes, guid_mode)
 
-        return run_transaction(self.sessions, read) if raw else {}
+        return retrying(read) if raw else {}
 
     def clean_items(self, feed: FeedConfig, raw: list[Item], known: dict[int, Item] | None = None
                     ) -> tuple[list[Item], list[str | None]]:
@@ -433,7 +435,9 @@ class Relay:
         except Exception as exc:  # a bug or database fault must not stop the other feeds
             log.exception("feed %s: unexpected failure", name)
             self._give_back(name)
-            return FeedOutcome(name, "error", f"internal error: {type(exc).__name__}: {exc}")
+            outcome = FeedOutcome(name, "error", f"internal error: {type(exc).__name__}: {exc}")
+            record_poll(outcome)
+            return outcome
 
     def _give_back(self, name: str) -> None:
         """After a failed poll, release the feed's lease and try it again a minute later."""

@@ -45,6 +45,12 @@ def host_processes(host: str, processes: int, per_host: int) -> list[int]:
     return [(start + offset) % processes for offset in range(min(processes, per_host))]
 
 
+def process_count(config: Config) -> int:
+    """How many processes poll: `worker.processes`, but never more than `http.workers` (each
+    process has at least one fetch thread)."""
+    return min(config.worker.processes, config.http.workers)
+
+
 def per_process_cap(processes: int, per_host: int) -> int:
     """Connections one process may hold to one host, so that the processes together stay within
     `per_host`."""
@@ -58,8 +64,8 @@ class PollPool:
     def __init__(self, relay: Relay) -> None:
         config = relay.config
         self.relay = relay
-        self.processes = config.worker.processes
-        self.threads = -(-config.http.workers // self.processes)  # per process, rounded up
+        self.processes = process_count(config)
+        self.threads = config.http.workers // self.processes  # per process (never more in all)
         self.capacity = self.threads * self.processes
         self.local = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="fetch")
         self.children: list[_Child | None] = [None] * self.processes  # index 0: this process
@@ -220,41 +226,78 @@ class _Child:
                 continue
             self.relay._give_back(name)
             error = f"internal error: worker process {self.pid} exited (code {self.process.exitcode}) during the poll"
-            future.set_result(FeedOutcome(name, "error", error))
+            outcome = FeedOutcome(name, "error", error)
+            record_poll(outcome)
+            future.set_result(outcome)
+
+
+class _Stop(Exception):
+    """SIGTERM reached a child (sent to the whole process group): stop as if the parent asked."""
+
+
+def _raise_stop(*_: object) -> None:
+    raise _Stop
 
 
 def child_main(config: Config, owner: str, threads: int, logging_setup: tuple[str, str],
                connection: Connection) -> None:
     """A child process: poll the feeds the parent sends, on `threads` threads, until told to stop
-    (then finish them) or until the parent is gone (then exit at once: what was not committed is
-    polled again after its lease)."""
-    from feedrelay.pipeline import Relay
+    (by the parent or SIGTERM: it finishes the running polls and drops the queued ones) or until the
+    parent is gone (then it exits at once: what was not committed is polled again after its lease)."""
+    from feedrelay.pipeline import FeedOutcome, Relay
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C and a closing terminal reach the whole
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # group: the parent decides what to do
+    signal.signal(signal.SIGTERM, _raise_stop)
     setup_logging(*logging_setup)
     register_config_secrets(config)
     relay = Relay(config, owner=owner, sync=False)
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fetch")
     sending = threading.Lock()
+    running: set[Future[FeedOutcome]] = set()
 
-    def reply(ticket: int, answer: object) -> None:
-        with sending:
-            connection.send((ticket, answer))
+    def not_polled(name: str) -> FeedOutcome:
+        relay._give_back(name)  # polled again in a minute, by whichever process then runs
+        return FeedOutcome(name, "error", "not polled: the worker process was stopping")
 
-    while True:
-        try:
-            message = connection.recv()
-        except (EOFError, OSError):
-            os._exit(0)
-        if message is None:
-            break
+    def reply(ticket: int, name: str, future: Future[FeedOutcome]) -> None:
+        running.discard(future)
+        outcome = not_polled(name) if future.cancelled() else future.result()
+        with sending, contextlib.suppress(OSError):  # the parent is gone: nobody to tell
+            connection.send((ticket, outcome))
+
+    def answer(message: tuple[Any, ...], stopping: bool) -> None:
         ticket, kind, *args = message
-        if kind == "poll":
-            pool.submit(relay._poll_safely, *args).add_done_callback(
-                lambda future, ticket=ticket: reply(ticket, future.result()))
+        if kind == "poll" and not stopping:
+            future = pool.submit(relay._poll_safely, *args)
+            running.add(future)
+            future.add_done_callback(lambda done: reply(ticket, args[0], done))
+            return
+        if kind == "poll":  # sent before the parent knew this process was stopping
+            outcome: FeedOutcome | None = not_polled(args[0])
         else:
             relay.quiet.flush()
-            reply(ticket, None)
-    pool.shutdown(wait=True)
+            outcome = None
+        with sending, contextlib.suppress(OSError):
+            connection.send((ticket, outcome))
+
+    try:
+        while (message := _receive(connection)) is not None:
+            answer(message, stopping=False)
+    except _Stop:
+        pass
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    pool.shutdown(wait=False, cancel_futures=True)
+    while running:  # the running polls finish, unless the parent goes meanwhile
+        if connection.poll(0.2) and (message := _receive(connection)) is not None:
+            answer(message, stopping=True)
     relay.close()
     connection.close()
+
+
+def _receive(connection: Connection) -> Any:
+    """The parent's next message; exits the process at once when the parent is gone."""
+    try:
+        return connection.recv()
+    except (EOFError, OSError):
+        os._exit(0)

@@ -120,10 +120,12 @@ class _Turn:
 
     def _file(self) -> int | None:
         if self.fd is None and self.path is not None:
-            try:
-                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            except OSError as exc:  # e.g. a read-only directory: only this process's threads take turns
-                log.debug("no turn file %s (%s): turns within this process only", self.path, exc)
+            try:  # read-only is enough for flock: another user's file works too
+                self.fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                log.warning("cannot open %s (%s): this process's transactions do not take turns with other "
+                            "processes on the database (run feedrelay as the user owning its directory)",
+                            self.path, exc)
                 self.path = None
         return self.fd
 

@@ -44,11 +44,12 @@ class DaemonRun:
         lines += [f"  - name: {name}\n    url: {self.server.url(f'/{name}.xml')}" for name in feeds]
         self.config.write_text("\n".join(lines) + "\n" + extra)
 
-    def start(self) -> DaemonRun:
+    def start(self, *, own_group: bool = False) -> DaemonRun:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with self.log.open("wb") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "feedrelay.cli", "-c", str(self.config), "run"],
-                                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.tmp_path)
+                                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.tmp_path,
+                                            start_new_session=own_group)
         return self
 
     def output(self) -> str:
@@ -211,7 +212,45 @@ def test_a_reload_during_a_publish_pass_closes_the_old_relay_only_when_the_pass_
     assert daemon.relay is not old and closed == []  # the pass still uses it
     finish.set()
     thread.join(10)
-    assert closed == [True]
+    wait_for(lambda: closed == [True], "the old relay to be closed")
+    daemon.relay.close()
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_reload_during_polls_closes_the_old_relay_once_they_end(tmp_path: Path, server: LocalServer,
+                                                                 processes: int) -> None:
+    from feedrelay.config import load_config
+    from feedrelay.daemon import Daemon
+
+    def slow(request: Request) -> Response:
+        time.sleep(1)
+        return Response(200, feed_xml(request.path[1:-4]), RSS)
+
+    for name in ("alpha", "beta", "gamma"):
+        server.route(f"/{name}.xml", slow)
+    run = DaemonRun(tmp_path, server, ["alpha", "beta", "gamma"])
+    run.write(["alpha", "beta", "gamma"], f"worker:\n  processes: {processes}\n")
+    daemon = Daemon(run.config, load_config(run.config))
+    old = daemon.relay
+    closing: list[str] = []
+    close = old.close
+
+    def recorded_close() -> None:
+        try:
+            close()
+            closing.append("closed")
+        except BaseException as exc:
+            closing.append(repr(exc))
+            raise
+
+    old.close = recorded_close  # type: ignore[method-assign]
+    daemon.dispatch()
+    wait_for(lambda: server.hits("/gamma.xml") == 1, "the polls to reach the server")
+    run.write(["alpha", "beta"], f"worker:\n  processes: {processes}\n")
+    daemon.reload()
+    assert closing == []  # its polls are still running
+    wait_for(lambda: not daemon.in_flight and closing, "the polls to end and the old relay to close")
+    assert closing == ["closed"]
     daemon.relay.close()
 
 
@@ -245,7 +284,8 @@ def test_worker_processes_poll_and_stop_with_the_daemon(tmp_path, server, daemon
     children = children_of(run.process.pid)
     assert len(children) >= 2, run.output()  # two worker processes (and multiprocessing's resource tracker)
     assert run.stop() == 0
-    assert not any(alive(pid) for pid in children)
+    # the worker processes were joined; multiprocessing's resource tracker exits on its own
+    wait_for(lambda: not any(alive(pid) for pid in children), "the worker processes to be gone", timeout=10)
     assert "Traceback" not in run.output()
 
 
@@ -260,3 +300,30 @@ def test_worker_processes_exit_when_the_daemon_is_killed(tmp_path, server, daemo
     run.process.kill()
     run.process.wait()
     wait_for(lambda: not any(alive(pid) for pid in children), "the worker processes to exit", timeout=10)
+
+
+def test_sigterm_to_the_whole_group_lets_worker_processes_finish_their_polls(tmp_path, server, daemons):
+    arrived = threading.Semaphore(0)
+
+    def slow(request: Request) -> Response:
+        arrived.release()
+        time.sleep(2)
+        return Response(200, feed_xml(request.path[1:-4]), RSS)
+
+    names = ["alpha", "beta", "gamma", "delta"]
+    for name in names:
+        server.route(f"/{name}.xml", slow)
+    run = DaemonRun(tmp_path, server, names)
+    run.write(names, "worker:\n  processes: 2\n")
+    run.start(own_group=True)
+    daemons.append(run)
+    for _ in names:
+        assert arrived.acquire(timeout=20)  # every poll is running, in both processes
+    os.killpg(run.process.pid, signal.SIGTERM)
+    assert run.process.wait(timeout=40) == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'relay.db'}")
+    with engine.connect() as connection:
+        outcomes = dict(connection.execute(text("SELECT name, last_outcome FROM feeds")).all())
+        items = connection.execute(text("SELECT count(*) FROM items")).scalar()
+    engine.dispose()
+    assert outcomes == {name: "ok" for name in names} and items == 4, run.output()
