@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import random
 import socket
 import threading
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from feedrelay.metrics import record_poll, record_publish
 from feedrelay.processes import PollPool, per_process_cap, process_count
 from feedrelay.publishing import PublishReport, publish_pending
 from feedrelay.quietpolls import QuietWriter, StoredState, quiet_values, read_state, read_states, write_quiet
-from feedrelay.schedule import FeedHints, Policy, next_check, normal_interval
+from feedrelay.schedule import FeedHints, Policy, backoff_delay, next_check, normal_interval
 from ingest.clean import CleanRules, Rewrite, clean_item, filter_reason
 from ingest.fetch import Fetcher, FetchResult, FetchState, HttpSettings
 from ingest.parse import ParsedFeed, ParseError, parse_feed
@@ -439,13 +440,22 @@ class Relay:
             record_poll(outcome)
             return outcome
 
-    def _give_back(self, name: str) -> None:
-        """After a failed poll, release the feed's lease and try it again a minute later."""
+    def _give_back(self, name: str, error: str | None = None) -> None:
+        """After a failed poll, release the feed's lease and try it again a minute later; with
+        `error` (the worker process running the poll died: the feed may be what kills it), record
+        the error and back off as after a failed fetch."""
 
         def give_back(session: Session) -> None:
             row = session.scalars(select(models.Feed).where(models.Feed.name == name)).one_or_none()
-            if row is not None and release_feed(session, row, self.owner):
+            if row is None or not release_feed(session, row, self.owner):
+                return
+            if error is None:
                 row.next_check_at = utcnow() + RETRY_FAILED_POLL
+                return
+            row.error_count += 1
+            row.last_outcome, row.last_error = "error", error
+            delay = backoff_delay(self.schedule_policy(self.feeds[name]), row.error_count, random.Random())
+            row.next_check_at = utcnow() + timedelta(seconds=delay)
 
         try:
             run_transaction(self.sessions, give_back)

@@ -5,8 +5,10 @@ polled on this process's threads and on N - 1 child processes, each with its own
 database under the same worker id, so leases, claims and dedup hold between them exactly as
 between workers. This process decides who polls a feed: the least busy of the processes its host
 may use (`host_processes`), so one host never gets more than `http.per_host` connections from the
-daemon as a whole. A child that dies fails the polls it was running (their leases are given back)
-and is started again when next needed; children exit as soon as this process is gone.
+daemon as a whole. A child that dies fails the polls it was running (their leases are given back,
+and each counts as an error of its feed, backed off like a failed fetch: a feed that kills its
+process is not retried every minute) and is started again when next needed; children exit as
+soon as this process is gone.
 """
 
 from __future__ import annotations
@@ -224,8 +226,8 @@ class _Child:
             if not name:  # a flush: nothing of it is left to commit
                 future.set_result(None)
                 continue
-            self.relay._give_back(name)
             error = f"internal error: worker process {self.pid} exited (code {self.process.exitcode}) during the poll"
+            self.relay._give_back(name, error)
             outcome = FeedOutcome(name, "error", error)
             record_poll(outcome)
             future.set_result(outcome)

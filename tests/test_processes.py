@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,16 @@ def test_a_killed_worker_process_fails_only_its_polls_and_is_replaced(tmp_path: 
         assert died and len(report.failed) == len(died), [f.error for f in report.failed]
         assert {f.feed for f in report.feeds if f.ok} | {f.feed for f in died} == {f"feed-{n}" for n in range(20)}
         assert counts(database)[2] == 0  # the dead process's leases were given back
+        engine = create_engine(database)
+        with engine.connect() as connection:
+            rows = connection.execute(select(models.Feed.name, models.Feed.error_count, models.Feed.last_error,
+                                             models.Feed.next_check_at)).all()
+        engine.dispose()
+        failed = {row.name: row for row in rows if row.error_count}
+        assert set(failed) == {f.feed for f in died}  # each counts as an error of its feed,
+        now = datetime.now(UTC)
+        assert all("exited" in row.last_error for row in failed.values())
+        assert all(row.next_check_at > now + timedelta(minutes=10) for row in failed.values())  # backed off
 
         for n in range(20):
             server.route(f"/f/{n}.xml", Response(200, feed_xml(n), RSS))
