@@ -157,16 +157,17 @@ def poll_cycles(port: int, feeds: int, workers: int, counts: list[int]) -> None:
             relays[count].polls.start()
         children = {count: [c.pid for c in relay.polls.children if c] for count, relay in relays.items()}
         print(f"{feeds} feeds on 127.0.0.1:{port}, {workers} workers; warm-up cycles…", flush=True)
-        cycles: list[tuple[str, Callable[[], int]]] = [
-            ("bare", lambda: bare_cycle(session, urls, etags, workers)),
-            ("fetcher", lambda: fetcher_cycle(fetcher, states, workers))]
-        cycles += [(f"feedrelay ×{count}", lambda relay=relay: relay_cycle(relay)) for count, relay in relays.items()]
-        for name, run in cycles:
+        cycles: list[tuple[str, Callable[[], int], list[int] | None]] = [
+            ("bare", lambda: bare_cycle(session, urls, etags, workers), None),
+            ("fetcher", lambda: fetcher_cycle(fetcher, states, workers), None)]
+        cycles += [(f"feedrelay ×{count}", lambda relay=relay: relay_cycle(relay), children[count])
+                   for count, relay in relays.items()]
+        for name, run, _ in cycles:
             count, wall, _ = measure(run)
             print(f"  warm-up {name}: {count / wall:.0f} feeds/s (all 200, {wall:.1f}s)", flush=True)
         urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/bump", method="POST")).read()
-        for name, run in cycles:
-            results[name] = measure(run, children.get(int(name.split("×")[1])) if "×" in name else None)
+        for name, run, pids in cycles:
+            results[name] = measure(run, pids)
         # and once more with nothing changed (100 % 304): the cost of the quiet path alone
         results["bare, all 304"] = measure(lambda: bare_cycle(session, urls, etags, workers))
         for count, relay in relays.items():

@@ -266,7 +266,7 @@ class Relay:
         raw = parsed.items[: self.config.defaults.max_items] if parsed else []
         hashes = self.raw_hashes(feed, raw)  # as the feed gave them: the API's answer is not hashed
         site = api_site(feed.wordpress_api, result.url, parsed.link, result.api_root, result.body) if parsed else None
-        known = self._known(name, raw, hashes) if site is not None and raw else None
+        known = self._known(name, raw, hashes)
         if site is not None and raw:  # only new or changed items are worth asking about
             outcome.warnings += enrich(self.fetcher, [item for i, item in enumerate(raw) if i not in known],
                                        mode=feed.wordpress_api, site_url=site, body=result.body,
@@ -290,8 +290,6 @@ class Relay:
         # cleaning and fingerprints come before the store transaction, so that other worker
         # processes can use the database meanwhile.
         with process_turn(self.sessions):
-            if known is None:
-                known = self._known(name, raw, hashes)
             items, reasons = self.clean_items(feed, raw, known)
             analysed = analyse([item.text for i, item in enumerate(items) if i not in known and not reasons[i]]) \
                 if self.config.dedup.near_duplicates else {}

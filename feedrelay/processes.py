@@ -85,9 +85,7 @@ class PollPool:
     def submit(self, name: str, stored: StoredState | None = None) -> Future[FeedOutcome]:
         """Poll feed `name` (leased to this worker) on the least busy process its host may use."""
         with self.lock:
-            url = stored.url if stored else self.relay.config.feed_url(self.relay.feeds[name])
-            slot = min(host_processes(host_of(url), self.processes, self.relay.config.http.per_host),
-                       key=lambda index: self.load[index])
+            slot = self._slot(name, stored) if self.processes > 1 else 0
             self.load[slot] += 1
             child = self._child(slot) if slot else None
         if child is None:
@@ -135,6 +133,12 @@ class PollPool:
         for child in self._live_children():
             child.join()
 
+    def _slot(self, name: str, stored: StoredState | None) -> int:
+        """The least busy of the processes the feed's host may use."""
+        url = stored.url if stored else self.relay.config.feed_url(self.relay.feeds[name])
+        hosts = host_processes(host_of(url), self.processes, self.relay.config.http.per_host)
+        return min(hosts, key=lambda index: self.load[index])
+
     def _child(self, slot: int) -> _Child:
         child = self.children[slot]
         if child is None or not child.alive:
@@ -144,10 +148,10 @@ class PollPool:
             child = self.children[slot] = _Child(self.relay, slot, self.threads)
         return child
 
-    def _finished(self, slot: int, pid: int | None) -> None:
+    def _finished(self, slot: int, pid: int) -> None:
         with self.lock:
             self.load[slot] -= 1
-            self.polled_by[pid or 0] += 1
+            self.polled_by[pid] += 1
 
     def _live_children(self) -> list[_Child]:
         return [child for child in self.children if child is not None and child.alive]
