@@ -110,11 +110,11 @@ class Daemon:
         with self._relay_in_use() as relay:
             with self.lock:
                 free = relay.polls.capacity - len(self.in_flight)
-            for name in relay.claim_due_feeds(free):
+            for name, stored in relay.claim_due(free).items():
                 with self.lock:
                     if name in self.in_flight:
                         continue
-                    future = relay.polls.submit(name)
+                    future = relay.polls.submit(name, stored)
                     self.in_flight[name] = (future, relay)
                 future.add_done_callback(lambda f, n=name: self._done(n, f))
 

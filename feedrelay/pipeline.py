@@ -214,9 +214,21 @@ class Relay:
 
         Polling a claimed feed releases its lease; a worker that dies loses it on expiry.
         """
-        return run_transaction(self.sessions, lambda session: claim_feeds(
-            session, self.owner, utcnow(), lease=self.config.worker.lease, limit=limit,
-            names=self._claimable_names, per_host=self.config.http.per_host))
+        return run_transaction(self.sessions, lambda session: self._claim(session, limit))
+
+    def claim_due(self, limit: int) -> dict[str, StoredState]:
+        """`claim_due_feeds`, with each claimed feed's state read in the same transaction (what
+        `poll` needs, and the URL a moved feed now lives at, by which the daemon routes it)."""
+        def claim(session: Session) -> dict[str, StoredState]:
+            names = self._claim(session, limit)
+            states = read_states(session, names) if names else {}
+            return {name: states[name] for name in names}
+
+        return run_transaction(self.sessions, claim)
+
+    def _claim(self, session: Session, limit: int) -> list[str]:
+        return claim_feeds(session, self.owner, utcnow(), lease=self.config.worker.lease, limit=limit,
+                           names=self._claimable_names, per_host=self.config.http.per_host)
 
     def release_leases(self) -> int:
         """Give back every lease this worker holds (on start with a fixed worker id, and on stop)."""

@@ -7,8 +7,9 @@ between workers. This process decides who polls a feed: the least busy of the pr
 may use (`host_processes`), so one host never gets more than `http.per_host` connections from the
 daemon as a whole. A child that dies fails the polls it was running (their leases are given back,
 and each counts as an error of its feed, backed off like a failed fetch: a feed that kills its
-process is not retried every minute) and is started again when next needed; children exit as
-soon as this process is gone.
+process is not retried every minute) and is started again when next needed, after a growing
+delay if it keeps dying soon after its start (meanwhile its polls run in this process); children
+exit as soon as this process is gone.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -38,13 +40,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("feedrelay.processes")
 STOP_WAIT = 60.0  # seconds a stopping child may take to finish its polls and close
+SHORT_LIFE = 60.0  # seconds: a child that dies younger than this died soon after it was started
+RESPAWN_DELAYS = (0.0, 10.0, 60.0, 300.0)  # wait before restarting a child, by deaths in a row
+
+
+def host_spread(processes: int, per_host: int) -> int:
+    """Over how many processes one host's feeds are spread: the most, up to `processes`, that
+    share `per_host` connections evenly (with 2 processes and `per_host: 3`, one process holding 3
+    rather than two holding 1 each: a remote host's latency, not this machine's CPU, is what
+    limits a host's polls)."""
+    return max(k for k in range(1, min(processes, per_host) + 1) if per_host % k == 0)
 
 
 def host_processes(host: str, processes: int, per_host: int) -> list[int]:
-    """The processes (0 = this one) that may poll feeds of `host`: as many as `per_host` allows,
-    each then holding `per_host // len(result)` connections to it (`per_process_cap`)."""
+    """The processes (0 = this one) that may poll feeds of `host`, each holding
+    `per_process_cap` connections to it: `per_host` in all."""
     start = zlib.crc32(host.encode())
-    return [(start + offset) % processes for offset in range(min(processes, per_host))]
+    return [(start + offset) % processes for offset in range(host_spread(processes, per_host))]
 
 
 def process_count(config: Config) -> int:
@@ -54,9 +66,9 @@ def process_count(config: Config) -> int:
 
 
 def per_process_cap(processes: int, per_host: int) -> int:
-    """Connections one process may hold to one host, so that the processes together stay within
-    `per_host`."""
-    return per_host // min(processes, per_host)
+    """Connections one process may hold to one host, so that the processes a host's feeds go to
+    (`host_processes`) hold `per_host` together."""
+    return per_host // host_spread(processes, per_host)
 
 
 class PollPool:
@@ -72,6 +84,8 @@ class PollPool:
         self.local = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="fetch")
         self.children: list[_Child | None] = [None] * self.processes  # index 0: this process
         self.load = [0] * self.processes
+        self.short_lives = [0] * self.processes  # deaths in a row soon after a start, per slot
+        self.respawn_at = [0.0] * self.processes  # monotonic time before which a slot's polls run here
         self.polled_by: Counter[int] = Counter()  # polls done, by process id
         self.lock = threading.Lock()
 
@@ -80,14 +94,17 @@ class PollPool:
         with self.lock:
             children = [self._child(slot) for slot in range(1, self.processes)]
         for child in children:
-            child.flush()
+            if child is not None:
+                child.flush()
 
     def submit(self, name: str, stored: StoredState | None = None) -> Future[FeedOutcome]:
         """Poll feed `name` (leased to this worker) on the least busy process its host may use."""
         with self.lock:
             slot = self._slot(name, stored) if self.processes > 1 else 0
-            self.load[slot] += 1
             child = self._child(slot) if slot else None
+            if child is None:  # this process, or in place of a child that keeps dying
+                slot = 0
+            self.load[slot] += 1
         if child is None:
             future = self.local.submit(self.relay._poll_safely, name, stored)
             pid = os.getpid()
@@ -139,13 +156,25 @@ class PollPool:
         hosts = host_processes(host_of(url), self.processes, self.relay.config.http.per_host)
         return min(hosts, key=lambda index: self.load[index])
 
-    def _child(self, slot: int) -> _Child:
+    def _child(self, slot: int) -> _Child | None:
+        """The slot's running child, started (again) if need be; None while a child that keeps
+        dying soon after its start waits to be restarted (its polls then run in this process,
+        whose per-host cap keeps the host's total within `per_host`)."""
         child = self.children[slot]
-        if child is None or not child.alive:
-            if child is not None:
-                log.warning("worker process %d (pid %s) exited with code %s; starting another", slot,
-                            child.pid, child.process.exitcode)
-            child = self.children[slot] = _Child(self.relay, slot, self.threads)
+        if child is not None and child.alive:
+            return child
+        now = time.monotonic()
+        if child is not None and not child.reported:
+            child.reported = True
+            short = now - child.started < SHORT_LIFE
+            self.short_lives[slot] = self.short_lives[slot] + 1 if short else 0
+            delay = RESPAWN_DELAYS[min(self.short_lives[slot], len(RESPAWN_DELAYS)) - 1] if short else 0.0
+            self.respawn_at[slot] = now + delay
+            log.warning("worker process %d (pid %s) exited with code %s; %s", slot, child.pid,
+                        child.process.exitcode, f"starting another in {delay:.0f} s" if delay else "starting another")
+        if now < self.respawn_at[slot]:
+            return None
+        child = self.children[slot] = _Child(self.relay, slot, self.threads)
         return child
 
     def _finished(self, slot: int, pid: int) -> None:
@@ -168,6 +197,8 @@ class _Child:
             target=child_main, name=f"feedrelay-worker-{slot}", daemon=True,
             args=(relay.config, relay.owner, threads, current_logging(), theirs))
         self.process.start()
+        self.started = time.monotonic()
+        self.reported = False  # its death was logged and counted by the pool
         theirs.close()
         self.pid = self.process.pid
         self.tickets = itertools.count()
