@@ -44,7 +44,7 @@ from store.claim import (
     renew_feed_leases,
 )
 from store.db import open_database
-from store.identity import raw_hash
+from store.identity import digest, raw_hash
 from store.neardup import NearDuplicates, analyse
 from store.retention import prune
 from store.retry import process_turn, retrying, run_transaction
@@ -183,22 +183,35 @@ class Relay:
 
     def _sync_feeds(self, session: Session) -> None:
         # Plain rows in, bulk statements out: an ORM object per feed costs megabytes with many feeds.
-        columns = (models.Feed.id, models.Feed.name, models.Feed.config_url, models.Feed.configured)
+        columns = (models.Feed.id, models.Feed.name, models.Feed.config_url, models.Feed.configured,
+                   models.Feed.rules_hash)
         rows = {row.name: row for row in session.execute(select(*columns))}
         new: list[dict[str, object]] = []
         changed: list[dict[str, object]] = []  # by primary key, only the values that change
+        refetched = []
         for feed in self.config.feeds:
             url = self.config.feed_url(feed)
+            rules = self.rules_hash(feed)
             row = rows.pop(feed.name, None)
             if row is None:
-                new.append({"name": feed.name, "url": url, "config_url": url, "enabled": True,
+                new.append({"name": feed.name, "url": url, "config_url": url, "enabled": True, "rules_hash": rules,
                             "configured": feed.enabled, "error_count": 0, "last_new_items": 0, "guid_mode": "guid"})
             elif row.config_url != url:
                 changed.append({"id": row.id, "url": url, "config_url": url, "moved_from": None, "etag": None,
                                 "last_modified": None, "body_hash": None, "enabled": True,
-                                "disabled_reason": None, "configured": feed.enabled})
-            elif row.configured != feed.enabled:
-                changed.append({"id": row.id, "configured": feed.enabled})
+                                "disabled_reason": None, "configured": feed.enabled, "rules_hash": rules})
+            elif row.rules_hash not in (rules, None):  # None: synced before rules were recorded
+                # Without its validators the next poll fetches the document in full: its items
+                # are cleaned and filtered again under the new rules (a 304 would keep them as
+                # the old rules left them, e.g. held back by an `exclude` that is gone).
+                changed.append({"id": row.id, "etag": None, "last_modified": None, "body_hash": None,
+                                "configured": feed.enabled, "rules_hash": rules})
+                refetched.append(feed.name)
+            elif row.configured != feed.enabled or row.rules_hash is None:
+                changed.append({"id": row.id, "configured": feed.enabled, "rules_hash": rules})
+        if refetched:
+            log.info("cleaning or filtering rules changed for %d feed(s); their next poll fetches them in full: %s%s",
+                     len(refetched), ", ".join(refetched[:10]), " …" if len(refetched) > 10 else "")
         removed = sorted(name for name, row in rows.items() if row.configured)
         changed += [{"id": rows[name].id, "configured": False} for name in removed]
         if removed:  # the marker is shared: workers with different configs must hear of it
@@ -334,6 +347,11 @@ class Relay:
         items = [known[i] if i in known else clean_item(item, rules)
                  for i, item in enumerate(raw[: self.config.defaults.max_items])]
         return items, [filter_reason(item, rules) for item in items]
+
+    def rules_hash(self, feed: FeedConfig) -> str:
+        """A hash of the feed's cleaning and filtering rules (`sync_feeds` compares it with the
+        one stored: a change makes the next poll fetch the document in full)."""
+        return digest(self._rules(feed)[0])
 
     def raw_hashes(self, feed: FeedConfig, raw: list[Item]) -> list[str]:
         """Each item's hash before cleaning, salted with the feed's cleaning rules and this

@@ -18,7 +18,7 @@ MIGRATION_LOCK_KEY = 0x66656564_6D696772  # "feedmigr": a PostgreSQL advisory lo
 WAL_CHECKPOINT_PAGES = 10_000  # SQLite: checkpoint when the WAL holds this many pages
 # The head revisions of store/migrations/versions (tests/test_schema_heads.py checks them): a database
 # already there needs no migration, and then alembic, a large import, is not loaded at all.
-SCHEMA_HEADS = frozenset({"0005_fingerprint_word_hashes"})
+SCHEMA_HEADS = frozenset({"0006_feed_rules_hash"})
 
 
 def create_db_engine(url: str) -> Engine:

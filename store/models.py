@@ -85,6 +85,9 @@ class Feed(Base):
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     interval_s: Mapped[int | None] = mapped_column(Integer)
     guid_mode: Mapped[str] = mapped_column(String(10), default="guid")
+    # The cleaning and filtering rules of the config that last synced it (`Relay.sync_feeds`): a
+    # change clears the validators, so that the next poll cleans and filters the items again.
+    rules_hash: Mapped[str | None] = mapped_column(String(40))
     warnings: Mapped[list[str] | None] = mapped_column(JSON)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

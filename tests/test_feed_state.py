@@ -147,6 +147,38 @@ def test_restart_keeps_next_check_and_validators(tmp_path, server):
     assert server.requests[-1].headers.get("If-None-Match") == '"v1"'
 
 
+def test_changed_filter_rules_fetch_the_feed_in_full_and_release_what_they_held_back(tmp_path, server):
+    """A feed answering 304 after its `exclude` rule went still publishes the item the rule held
+    back; a feed whose rules did not change keeps its validators."""
+    def answer(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(304)
+        where = request.path[1:-4]
+        return Response(200, feed_xml(f"Sponsored deal at {where}", f"Council vote at {where}"),
+                        {**RSS, "ETag": '"v1"'})
+    server.route("/filtered.xml", answer)
+    server.route("/plain.xml", answer)
+    path = write_config(tmp_path, {"filtered": server.url("/filtered.xml"), "plain": server.url("/plain.xml")})
+    text = path.read_text()
+    path.write_text(text.replace("/filtered.xml\n", "/filtered.xml\n    clean:\n      exclude: [sponsored]\n"))
+    with Relay(load_config(path)) as relay:
+        first = {o.feed: o for o in relay.run_once().feeds}
+        assert (first["filtered"].new, first["filtered"].filtered) == (1, 1)
+    path.write_text(text)  # the rule is gone
+    with Relay(load_config(path)) as relay:
+        asked = len(server.requests)
+        second = {o.feed: o for o in relay.run_once().feeds}
+        conditional = {r.path: r.headers.get("If-None-Match") for r in server.requests[asked:]}
+        assert conditional == {"/filtered.xml": None, "/plain.xml": '"v1"'}
+        assert second["filtered"].outcome == "ok" and second["plain"].outcome == "not_modified"
+        assert second["filtered"].new == 1  # "Sponsored deal" is published now
+        assert row(relay, "filtered").etag == '"v1"'
+    with Relay(load_config(path)) as relay:  # the same rules again: conditional, as before
+        asked = len(server.requests)
+        assert {o.outcome for o in relay.run_once().feeds} == {"not_modified"}
+        assert all(r.headers.get("If-None-Match") == '"v1"' for r in server.requests[asked:])
+
+
 def test_full_pass_records_304s_in_batches(tmp_path, server):
     def answer(request: Request) -> Response:
         if request.headers.get("If-None-Match") == '"v1"':
