@@ -43,6 +43,7 @@ def polled(sessions: sessionmaker[Session]) -> int:
 def test_a_transaction_waits_out_a_server_restart(pg_cluster: PrivateCluster) -> None:  # noqa: F811
     engine, sessions = open_database(pg_cluster.create_database("retry"))
     attempts: list[int] = []
+    restart = threading.Timer(0.5, pg_cluster.start)
 
     def work(session: Session) -> int:
         attempts.append(1)
@@ -50,7 +51,7 @@ def test_a_transaction_waits_out_a_server_restart(pg_cluster: PrivateCluster) ->
         session.flush()
         if len(attempts) == 1:  # the server goes down under the open transaction
             pg_cluster.stop("fast")
-            threading.Timer(0.5, pg_cluster.start).start()
+            restart.start()
         return int(session.execute(text("SELECT count(*) FROM leases")).scalar_one())
 
     try:
@@ -60,6 +61,8 @@ def test_a_transaction_waits_out_a_server_restart(pg_cluster: PrivateCluster) ->
             names = list(session.scalars(select(models.Lease.name)))
         assert names == [f"attempt-{len(attempts)}"]
     finally:
+        if restart.is_alive():  # `pg_ctl start` may still be waiting: the teardown must not stop it meanwhile
+            restart.join(120)
         engine.dispose()
 
 
