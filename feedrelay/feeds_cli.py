@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from feedrelay.config import Config, ConfigError, load_config
 from feedrelay.durations import format_duration
 from feedrelay.tables import print_table, terminal_text
-from feedrelay.yamledit import ConfigDocument, append_item, delete_key, flow_list, remove_item, set_key
+from feedrelay.yamledit import ConfigDocument, delete_key, flow_list, set_key
 from ingest.discover import discover_feed_url, looks_like_html
 from ingest.fetch import Fetcher, FetchError, FetchResult, FetchState
 from ingest.parse import ParseError, parse_feed
@@ -166,7 +166,7 @@ def cmd_feeds_add(args: argparse.Namespace) -> int:
         node["tags"] = flow_list(args.tag)
     if args.priority is not None:
         node["priority"] = args.priority
-    append_item(document.feeds, node)
+    document.add_feed(node)
     document.save()
     print(terminal_text(f"added feed {name!r} ({url}) to {path}"))
     return 0
@@ -194,7 +194,7 @@ def cmd_feeds_remove(args: argparse.Namespace) -> int:
     config = load_config(path)
     name = _name_for(config, args.name)
     node = document.feed(name)
-    remove_item(document.feeds, node)
+    document.remove_feed(node)
     document.save()
     print(f"removed feed {name!r} from {path} (its stored items and stories stay in the database)")
     return 0

@@ -23,7 +23,7 @@ from feedrelay.config import Config, load_config
 from feedrelay.feeds_cli import feed_identity, slug, unique_name
 from feedrelay.progress import progress_for
 from feedrelay.tables import terminal_text
-from feedrelay.yamledit import ConfigDocument, append_item, flow_list
+from feedrelay.yamledit import ConfigDocument, flow_list
 
 
 @dataclass
@@ -129,7 +129,7 @@ def import_opml(path: Path, feeds: list[OpmlFeed]) -> ImportReport:
                 node["tags"] = flow_list(feed.tags)
             if not feed.enabled:
                 node["enabled"] = False
-            append_item(document.feeds, node)
+            document.add_feed(node)
             known[identity] = name
             names.add(name)
             report.added.append(name)

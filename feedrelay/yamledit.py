@@ -62,6 +62,28 @@ class ConfigDocument:
         feeds.fa.set_block_style()
         return feeds
 
+    def add_feed(self, node: CommentedMap) -> None:
+        """Append a feed; the lines that followed the list (the next section's comment) still follow it."""
+        feeds = self.feeds
+        after = ""
+        if not len(feeds):  # an empty list's following lines are kept on its key (`remove_feed`)
+            comments = self.data.ca.items.get("feeds")
+            if comments and len(comments) > 2 and comments[2] is not None:
+                after, comments[2] = comments[2].value.partition("\n")[2], None
+        append_item(feeds, node)
+        give_trailing(feeds, after)
+
+    def remove_feed(self, node: CommentedMap) -> None:
+        """Remove a feed; when it was the last one, the lines that followed it stay, after `feeds: []`."""
+        feeds = self.feeds
+        remove_item(feeds, node)
+        if not len(feeds) and feeds.ca.end:  # an empty list prints no end comment: keep them on its key
+            after = "".join(t.value for t in feeds.ca.end if t is not None)
+            feeds.ca.end = []
+            feeds.fa.set_flow_style()
+            comments = self.data.ca.items.setdefault("feeds", [None, None, None, None])
+            comments[2] = CommentToken("\n" + after, CommentMark(0), None)
+
     def feed(self, name: str) -> CommentedMap:
         """The mapping of the feed called `name` (ConfigError if there is none)."""
         for node in self.feeds:

@@ -106,6 +106,20 @@ def test_invalid_feeds_are_not_written(workdir: Path, capsys: pytest.CaptureFixt
     assert list(workdir.glob(".config.yaml.*")) == []  # no temporary file left behind
 
 
+def test_removing_every_feed_keeps_the_lines_that_followed_the_list(workdir: Path) -> None:
+    """The last feed gone, `feeds: []` is followed by the next section's comment as before; adding
+    a feed again gives back the file as it was."""
+    config = workdir / "config.yaml"
+    config.write_text("database: sqlite:///relay.db\nfeeds:\n  - name: only\n    url: https://a.example/feed\n"
+                      "\n# Where the stories go\ntargets: []\n")
+    before = config.read_text()
+    assert feeds(config, "remove", "only") == 0
+    assert config.read_text() == "database: sqlite:///relay.db\nfeeds: []\n\n# Where the stories go\ntargets: []\n"
+    assert load_config(config).feeds == []
+    assert feeds(config, "add", "https://a.example/feed", "--no-probe", "--name", "only") == 0
+    assert config.read_text() == before
+
+
 def test_remove_by_url_and_unknown_name(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = workdir / "config.yaml"
     assert feeds(config, "remove", "samples/field-notes-atom.xml") == 0
