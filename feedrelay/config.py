@@ -124,6 +124,11 @@ class FilterConfig(Strict):
     keywords: list[str] = []
     exclude_keywords: list[str] = []
 
+    @property
+    def selective(self) -> bool:
+        """Whether some story may be refused (some list is not empty)."""
+        return any((self.feeds, self.tags, self.categories, self.keywords, self.exclude_keywords))
+
 
 class TargetBase(Strict):
     """Keys every target has."""

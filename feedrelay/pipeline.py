@@ -381,6 +381,7 @@ class Relay:
             dedup = self.config.dedup
             self._store_policy = StorePolicy(
                 targets={t.name: target_filter(t, self.config) for t in self.config.targets if t.enabled},
+                selective=frozenset(t.name for t in self.config.targets if t.enabled and t.filters.selective),
                 representative=dedup.representative,
                 priorities={rows[f.name]: f.priority for f in self.config.feeds if f.name in rows},
                 near_duplicate=NearDuplicates(dedup.similarity) if dedup.near_duplicates else None,

@@ -76,6 +76,9 @@ _STORY_TEXTS = (select(_ITEMS.c.feed_id, _ITEMS.c.title, _ITEMS.c.data)
                 .where(_ITEMS.c.story_id == bindparam("story_id"), _ITEMS.c.status == "active").limit(8))
 _RETRACTED = select(_STORIES.c.retracted).where(_STORIES.c.id == bindparam("story_id"))
 # A story's representative and its feed, the story row locked as for a change (see NO_KEY_UPDATE).
+_STORY_STATE = (select(_STORIES.c.revision, _STORIES.c.retracted).where(_STORIES.c.id == bindparam("story_id"))
+                .with_for_update(of=_STORIES, **NO_KEY_UPDATE))
+_HOLDERS = select(models.Delivery.target).where(models.Delivery.story_id == bindparam("story_id")).distinct()
 _REPRESENTATIVE = (
     select(_STORIES.c.representative_item_id, _STORIES.c.retracted, _ITEMS.c.feed_id)
     .outerjoin(_ITEMS, _ITEMS.c.id == _STORIES.c.representative_item_id)
@@ -176,10 +179,12 @@ class StorePolicy:
     """How stories are formed and who receives them.
 
     `complete_feeds` holds the ids of feeds marked `complete: true`: an item that vanishes from
-    such a feed is a deletion at the source.
+    such a feed is a deletion at the source. A `selective` target that refused a story's first
+    copy takes the story when a copy it accepts joins.
     """
 
     targets: dict[str, TargetFilter] = field(default_factory=dict)
+    selective: frozenset[str] = frozenset()  # targets whose filters may refuse a story
     representative: str = "earliest"
     priorities: dict[int, int] = field(default_factory=dict)
     near_duplicate: NearDuplicateFinder | None = None
@@ -579,11 +584,19 @@ def _join_story(session: Session, row: NewRow, item: Item, feed: models.Feed, st
                                 f"{feed.name}: {item.link or item.guid or item.title} ({reason})", now))
     report.duplicates += 1
     report.merges.append((row.id, story_id, reason, score))
+    if not _take_over(session, row, item, feed, story_id, policy, now):
+        _offer(session, story_id, item, feed, policy, now)
+
+
+def _take_over(session: Session, row: NewRow, item: Item, feed: models.Feed, story_id: int,
+               policy: StorePolicy, now: datetime) -> bool:
+    """Make the joining copy the story's representative when it should be (a new revision);
+    True if it did."""
     if policy.representative != "priority" and not session.scalar(_RETRACTED, {"story_id": story_id}):
-        return  # under `earliest` only a retracted story changes hands: no lock on every live one
+        return False  # under `earliest` only a retracted story changes hands: no lock on every live one
     current = session.execute(_REPRESENTATIVE, {"story_id": story_id}).first()
     if current is None or current.representative_item_id is None or current.feed_id is None:
-        return
+        return False
     mine, theirs = policy.priorities.get(feed.id, 0), policy.priorities.get(current.feed_id, 0)
     # A live copy brings back a story retracted when its copy went, unless that copy's feed
     # ranked higher (the origin took its article down); under `priority` a higher feed takes over.
@@ -592,6 +605,24 @@ def _join_story(session: Session, row: NewRow, item: Item, feed: models.Feed, st
         if story is not None:
             story.representative_item_id = row.id
             bump_revision(session, story, feed, item, policy, now)
+            return True
+    return False
+
+
+def _offer(session: Session, story_id: int, item: Item, feed: models.Feed, policy: StorePolicy,
+           now: datetime) -> None:
+    """A joining copy brings the story to the selective targets that accept it and don't have it
+    yet (one tagged "politics" by its feed, when the first copy's feed was not): they get the
+    story's current revision."""
+    wanting = {target for target in policy.selective if policy.targets[target](item, feed)}
+    if not wanting:
+        return
+    story = session.execute(_STORY_STATE, {"story_id": story_id}).first()  # locked: no revision slips by
+    if story is None or story.retracted:
+        return
+    holders = set(session.scalars(_HOLDERS, {"story_id": story_id}))
+    _ENQUEUE.run_many(session, [(story_id, target, story.revision, "pending", 0, now, now)
+                                for target in sorted(wanting - holders)])
 
 
 def bump_revision(session: Session, story: models.Story, feed: models.Feed, item: Item,
@@ -613,9 +644,7 @@ def enqueue(session: Session, story: StoryRef, item: Item, feed: models.Feed, po
     earlier revision of the story (an update must reach whoever has the story). A retraction
     goes only to targets holding the story.
     """
-    holders = set(session.scalars(
-        select(models.Delivery.target).where(models.Delivery.story_id == story.id).distinct()
-    )) if story.revision > 1 else set()
+    holders = set(session.scalars(_HOLDERS, {"story_id": story.id})) if story.revision > 1 else set()
     _ENQUEUE.run_many(session, [
         (story.id, target, story.revision, "pending", 0, now, now)
         for target, accepts in policy.targets.items()
