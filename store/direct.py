@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import Column, Table
+from sqlalchemy import Column, Connection, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -36,15 +36,17 @@ class Statement:
 
     def run(self, session: Session, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Execute once; the rows it returns (RETURNING), if any."""
-        dialect = session.connection().dialect
-        return execute(session, _placeholders(self.sql, dialect.paramstyle), self._bound(dialect, parameters))
+        connection = session.connection()
+        dialect = connection.dialect
+        return _execute(connection, _placeholders(self.sql, dialect.paramstyle), self._bound(dialect, parameters))
 
     def run_many(self, session: Session, rows: Sequence[Sequence[Any]]) -> None:
         """Execute once per row of parameters (`executemany`; no result)."""
         if rows:
-            dialect = session.connection().dialect
-            execute(session, _placeholders(self.sql, dialect.paramstyle), [self._bound(dialect, row) for row in rows],
-                    many=True)
+            connection = session.connection()
+            dialect = connection.dialect
+            _execute(connection, _placeholders(self.sql, dialect.paramstyle),
+                     [self._bound(dialect, row) for row in rows], many=True)
 
     def _bound(self, dialect: Dialect, parameters: Sequence[Any]) -> Sequence[Any]:
         processors = self._processors.get(dialect.name)
@@ -65,7 +67,10 @@ class Statement:
 def execute(session: Session, sql: str, parameters: Any, *, many: bool = False) -> list[tuple[Any, ...]]:
     """Run `sql`, written for this session's driver (its placeholders, its parameter types), on
     the driver's cursor; the rows it returns, if any (none for `many`: `executemany`)."""
-    connection = session.connection()
+    return _execute(session.connection(), sql, parameters, many=many)
+
+
+def _execute(connection: Connection, sql: str, parameters: Any, *, many: bool = False) -> list[tuple[Any, ...]]:
     dialect = connection.dialect
     dbapi_connection = connection.connection.driver_connection  # type: ignore[union-attr]
     cursor = dbapi_connection.cursor()
