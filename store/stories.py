@@ -21,6 +21,7 @@ from ingest.urls import canonical_url
 from store import direct, models
 from store.direct import Statement
 from store.identity import (
+    BOILERPLATE_TITLE_OVERLAP,
     content_hash,
     digest,
     exact_keys,
@@ -28,6 +29,7 @@ from store.identity import (
     plain_title,
     text_hash,
     text_words,
+    title_overlap,
     titles_agree,
     titles_conflict,
     url_key,
@@ -225,6 +227,13 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
             session, [items[i].text for i in fresh if not reasons[i]], analysed))
     for index, (item, key) in enumerate(zip(items, keys, strict=True)):
         row = existing.get(key)
+        if row is not None and _guid_reused(row, item):
+            # The stored article keeps its row (and story) under a retired key; this one is new.
+            row.key = f"{row.key}~{row.id}"
+            session.flush()
+            inserted.update(_insert_items(session, feed, [(item, key, reasons[index], hashes[index])], now))
+            report.warnings.append(f"GUID {item.guid!r} now names another article ({item.link}): stored as a new one")
+            row = None
         if row is not None:
             if hashes[index] is not None and row.raw_hash != hashes[index]:
                 row.raw_hash = hashes[index]
@@ -254,6 +263,19 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
     if policy.near_duplicate is not None:
         policy.near_duplicate.flush(session)
     return report
+
+
+def _guid_reused(row: models.Item, item: Item) -> bool:
+    """Whether the stored item's GUID now names another article (a site numbering its GUIDs gave
+    a deleted post's number to a new one): a new permalink, a title with no words in common, and
+    texts, long enough to tell, that plainly disagree. Anything less is a revision."""
+    if not row.key.startswith("g:") or not row.data or url_key(item.link) in (row.url_hash, None):
+        return False
+    if title_overlap(item.title, row.title or "") >= BOILERPLATE_TITLE_OVERLAP:
+        return False
+    mine, theirs = _word_set(item.text), _word_set(row.data.get("text") or "")
+    shorter = min(len(mine), len(theirs))
+    return shorter >= CONTRADICTION_WORDS and len(mine & theirs) / shorter < CONTRADICTION_CONTAINMENT
 
 
 def _vanished(session: Session, feed: models.Feed, items: list[Item], keys: list[str], beyond: Sequence[Item]

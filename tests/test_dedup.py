@@ -396,6 +396,32 @@ def test_a_new_permalink_is_a_revision_and_tracking_parameters_are_not(store: St
     assert store.session.scalars(select(models.Item.link)).one() == "https://origin.example/2026/new-slug/"
 
 
+def test_a_guid_reused_for_another_article_stores_a_new_one(store: Store) -> None:
+    """A site numbering its GUIDs gave a deleted post's number to a new post: new permalink, new
+    title, other text. The new post is a story of its own; the old one is not overwritten."""
+    store.feed("origin")
+    old_text, new_text = article(210)[1], article(211)[1]
+    store.put("origin", post("origin", "?p=7", "Council passes the river budget", old_text,
+                             link="https://origin.example/2026/budget/"))
+    report = store.put("origin", post("origin", "?p=7", "Storm closes mountain roads", new_text,
+                                      link="https://origin.example/2026/storm/"))
+    assert (report.new, report.updated) == (1, 0) and "now names another article" in report.warnings[0]
+    assert store.stories() == 2 and [revision for _, revision in store.deliveries()] == [1, 1]
+    rows = store.session.execute(select(models.Item.title, models.Item.key, models.Item.revision)
+                                 .order_by(models.Item.id)).all()
+    assert [(title, revision) for title, _, revision in rows] == [
+        ("Council passes the river budget", 1), ("Storm closes mountain roads", 1)]
+    assert rows[0].key == f"{rows[1].key}~1"  # the old article keeps its row under a retired key
+    again = store.put("origin", post("origin", "?p=7", "Storm closes mountain roads", new_text,
+                                     link="https://origin.example/2026/storm/"))
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 1)
+    # an edited article under a new permalink (title and text mostly kept) is still a revision
+    edited = store.put("origin", post("origin", "?p=7", "Storm closes all mountain roads",
+                                      new_text[: len(new_text) // 2] + " Updated: the pass reopened.",
+                                      link="https://origin.example/2026/storm-update/"))
+    assert (edited.new, edited.updated) == (0, 1) and store.stories() == 2
+
+
 def test_an_item_no_filter_holds_back_any_more_is_published(store: Store) -> None:
     """It was filtered ("Sponsored:"); the source dropped the label (or the rule went): it becomes
     a story like a new item (it stayed filtered for ever)."""
