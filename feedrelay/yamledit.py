@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import io
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -105,7 +106,7 @@ class ConfigDocument:
                 out.write(text)
                 out.flush()
                 os.fsync(out.fileno())  # the new text is on disk before the name points at it
-            config = parse_config(text, self.path)
+            config = self._validate(text)
             if self.path.read_bytes().decode("utf-8", "replace") != self.on_disk:
                 raise ConfigError([f"{self.path.name}: changed by someone else while this command edited it; "
                                    "nothing written (run the command again)"])
@@ -115,6 +116,18 @@ class ConfigDocument:
             temp.unlink(missing_ok=True)
             self._lock.close()
         return config
+
+
+    def _validate(self, text: str) -> Config:
+        """The config the edited `text` gives; its errors cite lines of that text, which was not
+        written, so they say so."""
+        try:
+            return parse_config(text, self.path)
+        except ConfigError as exc:
+            name = self.path.name
+            prefix = re.compile(rf"^{re.escape(name)}:(\d+):")
+            raise ConfigError([f"{name}: the edit would make it invalid; nothing written",
+                               *(prefix.sub(rf"{name} (as edited):\1:", error) for error in exc.errors)]) from exc
 
 
 EDIT_LOCK_WAIT = 30.0  # seconds a command waits for another one editing the same config

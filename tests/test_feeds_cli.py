@@ -102,6 +102,10 @@ def test_invalid_feeds_are_not_written(workdir: Path, capsys: pytest.CaptureFixt
     assert "duplicate feed name 'field-notes'" in capsys.readouterr().err
     assert feeds(config, "add", "https://other.example/feed", "--no-probe", "--interval", "soon") == 2
     assert "'soon' is not a duration" in capsys.readouterr().err
+    assert feeds(config, "add", "https://other.example/feed", "--no-probe", "--interval", "0s") == 2
+    err = capsys.readouterr().err  # the line cited is one of the text not written: it says so
+    assert err.startswith("config.yaml: the edit would make it invalid; nothing written\nconfig.yaml (as edited):")
+    assert "interval: '0s' is not longer than zero" in err
     assert config.read_bytes() == before
     assert list(workdir.glob(".config.yaml.*")) == []  # no temporary file left behind
 
