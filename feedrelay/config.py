@@ -126,8 +126,9 @@ class FilterConfig(Strict):
 
     @property
     def selective(self) -> bool:
-        """Whether some story may be refused (some list is not empty)."""
-        return any((self.feeds, self.tags, self.categories, self.keywords, self.exclude_keywords))
+        """Whether the target takes only stories some copy qualifies for (by feed, tag, category
+        or keyword), so that a copy joining later can bring it a story."""
+        return any((self.feeds, self.tags, self.categories, self.keywords))
 
 
 class TargetBase(Strict):

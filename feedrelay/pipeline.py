@@ -31,7 +31,7 @@ from ingest.clean import CleanRules, Rewrite, clean_item, filter_reason
 from ingest.fetch import Fetcher, FetchResult, FetchState, HttpSettings
 from ingest.parse import ParsedFeed, ParseError, parse_feed
 from ingest.wpapi import api_site, enrich
-from publish.registry import build_targets, target_filter
+from publish.registry import build_targets, target_filter, target_veto
 from store import models
 from store.claim import (
     acquire_lease,
@@ -382,6 +382,7 @@ class Relay:
             self._store_policy = StorePolicy(
                 targets={t.name: target_filter(t, self.config) for t in self.config.targets if t.enabled},
                 selective=frozenset(t.name for t in self.config.targets if t.enabled and t.filters.selective),
+                vetoes={t.name: veto for t in self.config.targets if t.enabled and (veto := target_veto(t))},
                 representative=dedup.representative,
                 priorities={rows[f.name]: f.priority for f in self.config.feeds if f.name in rows},
                 near_duplicate=NearDuplicates(dedup.similarity) if dedup.near_duplicates else None,
@@ -405,9 +406,12 @@ class Relay:
             row.last_error = outcome.error
         elif outcome.outcome != "retry_later":
             row.error_count, row.last_error, row.last_success_at = 0, None, now
-            row.etag = result.etag or row.etag
-            row.last_modified = result.last_modified or row.last_modified
-            row.body_hash = result.body_hash or row.body_hash
+            if row.rules_hash in (None, self.rules_hash(feed)):
+                row.etag = result.etag or row.etag
+                row.last_modified = result.last_modified or row.last_modified
+                row.body_hash = result.body_hash or row.body_hash
+            else:  # polled under rules since replaced (see `quietpolls`): the next poll fetches in full
+                row.etag = row.last_modified = row.body_hash = None
             row.last_new_items = outcome.new
         if parsed is not None:
             row.title = parsed.title or row.title
@@ -421,7 +425,7 @@ class Relay:
         due = next_check(now, self.schedule_policy(feed), result, interval=stored.interval_s)
         values = quiet_values(feed.name, self.owner, now, due, outcome=result.outcome, status=result.http_status,
                               warnings=result.warnings, etag=result.etag, last_modified=result.last_modified,
-                              body_hash=result.body_hash)
+                              body_hash=result.body_hash, rules=self.rules_hash(feed))
         if batch:
             self.quiet.add(values)
         else:

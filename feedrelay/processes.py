@@ -166,7 +166,7 @@ class PollPool:
         now = time.monotonic()
         if child is not None and not child.reported:
             child.reported = True
-            short = now - child.started < SHORT_LIFE
+            short = (child.ended or now) - child.started < SHORT_LIFE
             self.short_lives[slot] = self.short_lives[slot] + 1 if short else 0
             delay = RESPAWN_DELAYS[min(self.short_lives[slot], len(RESPAWN_DELAYS)) - 1] if short else 0.0
             self.respawn_at[slot] = now + delay
@@ -198,6 +198,7 @@ class _Child:
             args=(relay.config, relay.owner, threads, current_logging(), theirs))
         self.process.start()
         self.started = time.monotonic()
+        self.ended: float | None = None  # when its reader saw it go
         self.reported = False  # its death was logged and counted by the pool
         theirs.close()
         self.pid = self.process.pid
@@ -248,6 +249,7 @@ class _Child:
             if outcome is not None:
                 record_poll(outcome)  # the child's own metrics are never served
             future.set_result(outcome)
+        self.ended = time.monotonic()
         self.process.join()  # the only thread that reaps it
         self.alive = False
         self._fail_pending()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text, bindparam, case, func, select, update
+from sqlalchemy import JSON, Integer, String, Text, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from store import models
@@ -63,6 +63,14 @@ def _quiet_update() -> Any:
     owner = bindparam("b_owner", type_=String)
     released = case((Feed.c.lease_owner == owner, None), else_=Feed.c.lease_owner)
     until = case((Feed.c.lease_owner == owner, None), else_=Feed.c.lease_until)
+    # Validators are kept only under the rules the row was synced to: a poll that began under
+    # rules a reload (or another worker's config) has since replaced must not bring back the
+    # validators `Relay.sync_feeds` cleared, or the document would never be fetched in full again.
+    same_rules = or_(Feed.c.rules_hash.is_(None), Feed.c.rules_hash == bindparam("b_rules", type_=String))
+
+    def validator(column: Any, name: str) -> Any:
+        return case((same_rules, func.coalesce(bindparam(name, type_=Text), column)), else_=None)
+
     return (
         update(Feed)
         .where(Feed.c.name == bindparam("b_name", type_=String))
@@ -75,9 +83,9 @@ def _quiet_update() -> Any:
             error_count=0,
             last_error=None,
             last_new_items=0,
-            etag=func.coalesce(bindparam("b_etag", type_=Text), Feed.c.etag),
-            last_modified=func.coalesce(bindparam("b_last_modified", type_=Text), Feed.c.last_modified),
-            body_hash=func.coalesce(bindparam("b_body_hash", type_=Text), Feed.c.body_hash),
+            etag=validator(Feed.c.etag, "b_etag"),
+            last_modified=validator(Feed.c.last_modified, "b_last_modified"),
+            body_hash=validator(Feed.c.body_hash, "b_body_hash"),
             next_check_at=bindparam("b_next", type_=UTCDateTime),
             lease_until=until,
             lease_owner=released,
@@ -90,11 +98,11 @@ QUIET_UPDATE = _quiet_update()
 
 def quiet_values(name: str, owner: str, now: datetime, next_check_at: datetime, *, outcome: str,
                  status: int | None, warnings: list[str], etag: str | None, last_modified: str | None,
-                 body_hash: str | None) -> dict[str, Any]:
-    """The parameters of one feed's quiet update."""
+                 body_hash: str | None, rules: str) -> dict[str, Any]:
+    """The parameters of one feed's quiet update (`rules`: the hash of the rules it was polled under)."""
     return {"b_name": name, "b_owner": owner, "b_now": now, "b_next": next_check_at, "b_outcome": outcome,
             "b_status": status, "b_warnings": warnings or None, "b_etag": etag,
-            "b_last_modified": last_modified, "b_body_hash": body_hash}
+            "b_last_modified": last_modified, "b_body_hash": body_hash, "b_rules": rules}
 
 
 def write_quiet(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> None:

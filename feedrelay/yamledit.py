@@ -70,7 +70,11 @@ class ConfigDocument:
         if not len(feeds):  # an empty list's following lines are kept on its key (`remove_feed`)
             comments = self.data.ca.items.get("feeds")
             if comments and len(comments) > 2 and comments[2] is not None:
-                after, comments[2] = comments[2].value.partition("\n")[2], None
+                own, _, after = comments[2].value.partition("\n")  # its own line's comment stays there
+                if own.strip():
+                    comments[2].value = own + "\n"
+                else:
+                    comments[2] = None
         append_item(feeds, node)
         give_trailing(feeds, after)
 
@@ -83,7 +87,10 @@ class ConfigDocument:
             feeds.ca.end = []
             feeds.fa.set_flow_style()
             comments = self.data.ca.items.setdefault("feeds", [None, None, None, None])
-            comments[2] = CommentToken("\n" + after, CommentMark(0), None)
+            if comments[2] is None:
+                comments[2] = CommentToken("\n" + after, CommentMark(0), None)
+            else:  # `feeds:  # …`: that comment stays on its line
+                comments[2].value = comments[2].value.partition("\n")[0] + "\n" + after
 
     def feed(self, name: str) -> CommentedMap:
         """The mapping of the feed called `name` (ConfigError if there is none)."""

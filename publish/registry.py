@@ -72,9 +72,23 @@ def target_filter(target: TargetConfig, config: Config) -> StoryFilter:
             return False
         if categories and not categories & {c.casefold() for c in [*item.categories, *item.tags]}:
             return False
-        text = f"{item.title}\n{item.text or item.summary}"
+        text = _searched(item)
         if wanted and not wanted.search(text):
             return False
         return not (unwanted and unwanted.search(text))
 
     return accepts
+
+
+def target_veto(target: TargetConfig) -> Callable[[Item], bool] | None:
+    """Whether an item's title or text holds one of the target's `exclude_keywords` (None: it
+    has none). The content a target publishes is the story's representative's, so a copy
+    without the word does not make the story acceptable."""
+    unwanted = _words(target.filters.exclude_keywords)
+    if unwanted is None:
+        return None
+    return lambda item: unwanted.search(_searched(item)) is not None
+
+
+def _searched(item: Item) -> str:
+    return f"{item.title}\n{item.text or item.summary}"

@@ -75,7 +75,9 @@ class WebhookTarget:
                               f"not set; target paused", pause=True, retry=False)
         body = self.payload(entry)
         delivery = self.delivery_id(entry)
-        event = "retracted" if entry.retracted else ("published" if entry.revision == 1 else "revised")
+        # "published" for the first revision this target gets (a target added later, or one a copy
+        # it accepts brought the story to, may first get revision 3), "revised" after that
+        event = "retracted" if entry.retracted else ("published" if remote_ref is None else "revised")
         headers = {"Content-Type": "application/json; charset=utf-8", DELIVERY_HEADER: delivery,
                    EVENT_HEADER: event, SIGNATURE_HEADER: sign(secret, body)}
         try:

@@ -78,8 +78,9 @@ _STORY_TEXTS = (select(_ITEMS.c.feed_id, _ITEMS.c.title, _ITEMS.c.data)
                 .where(_ITEMS.c.story_id == bindparam("story_id"), _ITEMS.c.status == "active").limit(8))
 _RETRACTED = select(_STORIES.c.retracted).where(_STORIES.c.id == bindparam("story_id"))
 # A story's representative and its feed, the story row locked as for a change (see NO_KEY_UPDATE).
-_STORY_STATE = (select(_STORIES.c.revision, _STORIES.c.retracted).where(_STORIES.c.id == bindparam("story_id"))
-                .with_for_update(of=_STORIES, **NO_KEY_UPDATE))
+_STORY_STATE = (select(_STORIES.c.revision, _STORIES.c.retracted, _STORIES.c.representative_item_id)
+                .where(_STORIES.c.id == bindparam("story_id")).with_for_update(of=_STORIES, **NO_KEY_UPDATE))
+_ITEM_DATA = select(_ITEMS.c.data).where(_ITEMS.c.id == bindparam("item_id"))
 _HOLDERS = select(models.Delivery.target).where(models.Delivery.story_id == bindparam("story_id")).distinct()
 _REPRESENTATIVE = (
     select(_STORIES.c.representative_item_id, _STORIES.c.retracted, _ITEMS.c.feed_id)
@@ -186,7 +187,8 @@ class StorePolicy:
     """
 
     targets: dict[str, TargetFilter] = field(default_factory=dict)
-    selective: frozenset[str] = frozenset()  # targets whose filters may refuse a story
+    selective: frozenset[str] = frozenset()  # targets taking stories some copy qualifies for
+    vetoes: dict[str, Callable[[Item], bool]] = field(default_factory=dict)  # a target's exclude_keywords
     representative: str = "earliest"
     priorities: dict[int, int] = field(default_factory=dict)
     near_duplicate: NearDuplicateFinder | None = None
@@ -642,9 +644,14 @@ def _offer(session: Session, story_id: int, item: Item, feed: models.Feed, polic
     story = session.execute(_STORY_STATE, {"story_id": story_id}).first()  # locked: no revision slips by
     if story is None or story.retracted:
         return
-    holders = set(session.scalars(_HOLDERS, {"story_id": story_id}))
+    wanting -= set(session.scalars(_HOLDERS, {"story_id": story_id}))
+    if wanting & policy.vetoes.keys():  # what they would publish is the representative's content
+        data = session.scalar(_ITEM_DATA, {"item_id": story.representative_item_id})
+        shown = Item.from_json(data) if data else None
+        wanting = {target for target in wanting
+                   if target not in policy.vetoes or (shown is not None and not policy.vetoes[target](shown))}
     _ENQUEUE.run_many(session, [(story_id, target, story.revision, "pending", 0, now, now)
-                                for target in sorted(wanting - holders)])
+                                for target in sorted(wanting)])
 
 
 def bump_revision(session: Session, story: models.Story, feed: models.Feed, item: Item,

@@ -179,6 +179,38 @@ def test_changed_filter_rules_fetch_the_feed_in_full_and_release_what_they_held_
         assert all(r.headers.get("If-None-Match") == '"v1"' for r in server.requests[asked:])
 
 
+@pytest.mark.parametrize("answer_again", [304, 200])
+def test_a_poll_begun_under_replaced_rules_does_not_bring_their_validators_back(tmp_path, server, answer_again):
+    """A reload clears a feed's validators while a poll claimed under the old rules is running:
+    whether that poll gets a 304 or the document, the feed's next poll is still a full one."""
+    served: list[int] = []
+
+    def answer(request: Request) -> Response:
+        served.append(1)
+        if request.headers.get("If-None-Match") == '"v1"' and answer_again == 304:
+            return Response(304, headers={"ETag": '"v1"'})
+        if answer_again == 304:
+            served.clear()
+        later = ("Later story",) if len(served) > 1 else ()  # a changed document, stored
+        return Response(200, feed_xml("Sponsored deal", "Council vote", *later), {**RSS, "ETag": '"v1"'})
+    server.route("/f.xml", answer)
+    path = write_config(tmp_path, {"f": server.url("/f.xml")})
+    plain = path.read_text()
+    path.write_text(plain.replace("/f.xml\n", "/f.xml\n    clean:\n      exclude: [sponsored]\n"))
+    with Relay(load_config(path)) as old:
+        assert old.poll("f").filtered == 1
+        with old.sessions.begin() as session:
+            session.execute(models.Feed.__table__.update().values(next_check_at=None))
+        claimed = old.claim_due(5)["f"]  # the daemon's claim, then a reload while the poll runs
+        path.write_text(plain)
+        with Relay(load_config(path)) as new:
+            assert row(new, "f").etag is None
+            old.poll("f", stored=claimed)  # the poll on the old rules ends after the reload
+            assert row(new, "f").etag is None
+            assert new.poll("f").new == 1  # fetched in full: the item the rule held back is published
+            assert row(new, "f").etag == '"v1"'
+
+
 def test_full_pass_records_304s_in_batches(tmp_path, server):
     def answer(request: Request) -> Response:
         if request.headers.get("If-None-Match") == '"v1"':

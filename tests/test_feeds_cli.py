@@ -122,6 +122,15 @@ def test_removing_every_feed_keeps_the_lines_that_followed_the_list(workdir: Pat
     assert load_config(config).feeds == []
     assert feeds(config, "add", "https://a.example/feed", "--no-probe", "--name", "only") == 0
     assert config.read_text() == before
+    # a comment on the `feeds:` line itself stays on that line, both ways
+    config.write_text(before.replace("feeds:\n", "feeds:  # the sites we follow\n"))
+    assert feeds(config, "remove", "only") == 0
+    assert config.read_text() == ("database: sqlite:///relay.db\nfeeds: [] # the sites we follow\n"
+                                  "\n# Where the stories go\ntargets: []\n")
+    assert feeds(config, "add", "https://a.example/feed", "--no-probe", "--name", "only") == 0
+    lines = config.read_text().splitlines()
+    assert lines[1].split() == ["feeds:", "#", "the", "sites", "we", "follow"] and lines[2] == "  - name: only"
+    assert "\n\n# Where the stories go\ntargets: []\n" in config.read_text()
 
 
 def test_remove_by_url_and_unknown_name(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -96,6 +96,16 @@ def test_the_body_is_a_signed_json_feed_item(receiver: Receiver, secret_env: str
     assert request.headers["Content-Type"].startswith("application/json")
 
 
+def test_the_first_revision_a_target_gets_is_published_the_next_revised(receiver: Receiver, secret_env: str) -> None:
+    """A target may first get a story at revision 3 (added later, or brought the story by a copy
+    its filters accept): that is "published" to it; what follows is "revised"."""
+    target = hook_target(receiver.server.url("/hook"), secret_env)
+    entry = replace(make_entry(9), revision=3)
+    ref = target.deliver(entry, None)
+    target.deliver(replace(entry, revision=4), ref)
+    assert [r.headers["X-Feedrelay-Event"] for r in receiver.server.requests] == ["published", "revised"]
+
+
 def test_a_wrong_secret_is_refused_and_pauses_the_target(receiver: Receiver,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FEEDRELAY_TEST_HOOK_WRONG", "not-the-secret")

@@ -53,3 +53,27 @@ targets:
         (tmp_path / "origin.xml").write_text(rss("origin", ("Council passes budget, 7-2", "https://origin.example/budget")))
         assert relay.poll("origin").updated == 1
         assert deliveries() == [("all", 1), ("all", 2), ("politics", 1), ("politics", 2)]
+
+
+def test_a_story_whose_shown_copy_a_target_excludes_does_not_reach_it(tmp_path: Path) -> None:
+    """The story's representative is what a target publishes: a copy without the excluded word
+    does not make it acceptable, whether the target only excludes or also selects by tag."""
+    sponsored = "Sponsored: council passes budget"
+    (tmp_path / "origin.xml").write_text(rss("origin", (sponsored, "https://origin.example/budget")))
+    (tmp_path / "politics.xml").write_text(rss("politics", ("Council passes budget", "https://origin.example/budget")))
+    (tmp_path / "config.yaml").write_text(f"""\
+database: sqlite:///{tmp_path / 'relay.db'}
+feeds:
+  - {{name: origin, url: origin.xml}}
+  - {{name: politics-desk, url: politics.xml, tags: [politics]}}
+targets:
+  - {{name: clean, type: feed, dir: clean, filters: {{exclude_keywords: [sponsored]}}}}
+  - {{name: politics, type: feed, dir: politics, filters: {{tags: [politics], exclude_keywords: [sponsored]}}}}
+  - {{name: politics-any, type: feed, dir: any, filters: {{tags: [politics]}}}}
+""")
+    with Relay(load_config(tmp_path / "config.yaml")) as relay:
+        assert relay.poll("origin").new == 1
+        assert relay.poll("politics-desk").duplicates == 1
+        with relay.sessions() as session:
+            targets = sorted(session.scalars(select(models.Delivery.target)))
+    assert targets == ["politics-any"]
