@@ -270,11 +270,14 @@ def store_items(session: Session, feed: models.Feed, items: Sequence[Item], poli
 def _guid_reused(row: models.Item, item: Item) -> bool:
     """Whether the stored item's GUID now names another article (a site numbering its GUIDs gave
     a deleted post's number to a new one): a new permalink, a title with no words in common, and
-    texts, long enough to tell, that plainly disagree. Anything less is a revision."""
-    if not row.key.startswith("g:") or not row.data or url_key(item.link) in (row.url_hash, None):
+    texts, long enough to tell, that plainly disagree (for an item whose text retention pruned,
+    the permalink and title alone). Anything less is a revision."""
+    if not row.key.startswith("g:") or url_key(item.link) in (row.url_hash, None):
         return False
     if title_overlap(item.title, row.title or "") >= BOILERPLATE_TITLE_OVERLAP:
         return False
+    if not row.data:  # retention pruned its text: the new permalink and title must do
+        return row.status == "pruned"
     mine, theirs = _word_set(item.text), _word_set(row.data.get("text") or "")
     shorter = min(len(mine), len(theirs))
     return shorter >= CONTRADICTION_WORDS and len(mine & theirs) / shorter < CONTRADICTION_CONTAINMENT

@@ -420,6 +420,11 @@ def test_a_guid_reused_for_another_article_stores_a_new_one(store: Store) -> Non
                                       new_text[: len(new_text) // 2] + " Updated: the pass reopened.",
                                       link="https://origin.example/2026/storm-update/"))
     assert (edited.new, edited.updated) == (0, 1) and store.stories() == 2
+    # the same months later, once retention pruned the stored text: the permalink and title decide
+    store.session.execute(update(models.Item).values(status="pruned", data=None))
+    late = store.put("origin", post("origin", "?p=7", "Harvest festival opens", article(212)[1],
+                                    link="https://origin.example/2027/harvest/"))
+    assert late.new == 1 and store.stories() == 3
 
 
 def test_an_item_no_filter_holds_back_any_more_is_published(store: Store) -> None:
