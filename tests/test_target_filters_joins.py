@@ -22,20 +22,28 @@ def rss(site: str, *items: tuple[str, str]) -> str:
             f"<link>https://{site}.example/</link>{entries}</channel></rss>")
 
 
-def test_a_copy_a_selective_target_accepts_brings_it_the_story(tmp_path: Path) -> None:
-    (tmp_path / "origin.xml").write_text(rss("origin", ("Council passes budget", "https://origin.example/budget")))
+def two_copies(tmp_path: Path, origin_title: str, targets: str) -> Path:
+    """An origin feed and a feed tagged politics carrying the same article; `targets` in YAML."""
+    (tmp_path / "origin.xml").write_text(rss("origin", (origin_title, "https://origin.example/budget")))
     (tmp_path / "politics.xml").write_text(rss("politics", ("Council passes budget", "https://origin.example/budget")))
-    (tmp_path / "config.yaml").write_text(f"""\
+    config = tmp_path / "config.yaml"
+    config.write_text(f"""\
 database: sqlite:///{tmp_path / 'relay.db'}
 feeds:
   - {{name: origin, url: origin.xml}}
   - {{name: politics-desk, url: politics.xml, tags: [politics]}}
 targets:
-  - {{name: all, type: feed, dir: all}}
-  - {{name: politics, type: feed, dir: politics, filters: {{tags: [politics]}}}}
-  - {{name: culture, type: feed, dir: culture, filters: {{tags: [culture]}}}}
+{targets}""")
+    return config
+
+
+def test_a_copy_a_selective_target_accepts_brings_it_the_story(tmp_path: Path) -> None:
+    config = two_copies(tmp_path, "Council passes budget", """\
+  - {name: all, type: feed, dir: all}
+  - {name: politics, type: feed, dir: politics, filters: {tags: [politics]}}
+  - {name: culture, type: feed, dir: culture, filters: {tags: [culture]}}
 """)
-    with Relay(load_config(tmp_path / "config.yaml")) as relay:
+    with Relay(load_config(config)) as relay:
         assert relay.poll("origin").new == 1
 
         def deliveries() -> list[tuple[str, int]]:
@@ -58,20 +66,12 @@ targets:
 def test_a_story_whose_shown_copy_a_target_excludes_does_not_reach_it(tmp_path: Path) -> None:
     """The story's representative is what a target publishes: a copy without the excluded word
     does not make it acceptable, whether the target only excludes or also selects by tag."""
-    sponsored = "Sponsored: council passes budget"
-    (tmp_path / "origin.xml").write_text(rss("origin", (sponsored, "https://origin.example/budget")))
-    (tmp_path / "politics.xml").write_text(rss("politics", ("Council passes budget", "https://origin.example/budget")))
-    (tmp_path / "config.yaml").write_text(f"""\
-database: sqlite:///{tmp_path / 'relay.db'}
-feeds:
-  - {{name: origin, url: origin.xml}}
-  - {{name: politics-desk, url: politics.xml, tags: [politics]}}
-targets:
-  - {{name: clean, type: feed, dir: clean, filters: {{exclude_keywords: [sponsored]}}}}
-  - {{name: politics, type: feed, dir: politics, filters: {{tags: [politics], exclude_keywords: [sponsored]}}}}
-  - {{name: politics-any, type: feed, dir: any, filters: {{tags: [politics]}}}}
+    config = two_copies(tmp_path, "Sponsored: council passes budget", """\
+  - {name: clean, type: feed, dir: clean, filters: {exclude_keywords: [sponsored]}}
+  - {name: politics, type: feed, dir: politics, filters: {tags: [politics], exclude_keywords: [sponsored]}}
+  - {name: politics-any, type: feed, dir: any, filters: {tags: [politics]}}
 """)
-    with Relay(load_config(tmp_path / "config.yaml")) as relay:
+    with Relay(load_config(config)) as relay:
         assert relay.poll("origin").new == 1
         assert relay.poll("politics-desk").duplicates == 1
         with relay.sessions() as session:
