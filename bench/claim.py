@@ -1,4 +1,4 @@
-"""Claiming benchmark: the CPU cost of `Relay.claim_due_feeds(1)` as the daemon calls it.
+"""Claiming benchmark: the CPU cost of `Relay.claim_due(1)` (claim and state read) as the daemon calls it.
 
     python -m bench.claim [--feeds 10000] [--workers 16] [--claims 500] [--database URL]
 
@@ -35,13 +35,13 @@ def finish(relay: Relay, name: str) -> None:
 
 def run(relay: Relay, workers: int, claims: int) -> tuple[float, float]:
     """(wall ms, CPU ms) per claim over `claims` rounds."""
-    in_flight = deque(relay.claim_due_feeds(workers))
+    in_flight = deque(relay.claim_due(workers))
     assert len(in_flight) == workers, in_flight
     wall = cpu = 0.0
     for _ in range(claims):
         finish(relay, in_flight.popleft())
         started_wall, started_cpu = time.perf_counter(), time.process_time()
-        claimed = relay.claim_due_feeds(1)
+        claimed = relay.claim_due(1)
         wall += time.perf_counter() - started_wall
         cpu += time.process_time() - started_cpu
         assert len(claimed) == 1, claimed
@@ -65,7 +65,7 @@ def main() -> int:
             wall, cpu = run(relay, args.workers, args.claims)
         finally:
             relay.close()
-    print(f"claim_due_feeds(1), {args.feeds} feeds configured and due, {args.workers} under lease: "
+    print(f"claim_due(1), {args.feeds} feeds configured and due, {args.workers} under lease: "
           f"{wall:.2f} ms wall, {cpu:.2f} ms CPU per claim ({args.claims} claims)")
     return 0
 

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -110,6 +111,15 @@ def http_settings(config: Config) -> HttpSettings:
     )
 
 
+class FeedRules(NamedTuple):
+    """A feed's cleaning rules: their config text (which salts raw hashes), compiled, and a hash
+    of the text (stored on the feed's row, see `Relay.sync_feeds`)."""
+
+    text: str
+    compiled: CleanRules
+    digest: str
+
+
 def clean_rules(clean: CleanConfig) -> CleanRules:
     """The cleaning stage's rules from a `clean` config section."""
     return CleanRules(
@@ -142,7 +152,7 @@ class Relay:
         self._claimable_names = frozenset(f.name for f in config.feeds if f.enabled)
         self._store_policy: StorePolicy | None = None
         self.clean_rules: dict[str, CleanRules] = {}  # by their config text
-        self._feed_rules: dict[str, tuple[str, CleanRules]] = {}  # by feed name
+        self._feed_rules: dict[str, FeedRules] = {}  # by feed name
         self.rendered: set[str] = set()  # targets this Relay has flushed (their files are current)
         self.quiet = QuietWriter(self.sessions)
         self._polls: PollPool | None = None
@@ -196,19 +206,20 @@ class Relay:
             if row is None:
                 new.append({"name": feed.name, "url": url, "config_url": url, "enabled": True, "rules_hash": rules,
                             "configured": feed.enabled, "error_count": 0, "last_new_items": 0, "guid_mode": "guid"})
-            elif row.config_url != url:
-                changed.append({"id": row.id, "url": url, "config_url": url, "moved_from": None, "etag": None,
-                                "last_modified": None, "body_hash": None, "enabled": True,
-                                "disabled_reason": None, "configured": feed.enabled, "rules_hash": rules})
-            elif row.rules_hash not in (rules, None):  # None: synced before rules were recorded
-                # Without its validators the next poll fetches the document in full: its items
-                # are cleaned and filtered again under the new rules (a 304 would keep them as
-                # the old rules left them, e.g. held back by an `exclude` that is gone).
-                changed.append({"id": row.id, "etag": None, "last_modified": None, "body_hash": None,
-                                "configured": feed.enabled, "rules_hash": rules})
+                continue
+            readdressed = row.config_url != url  # polled at the new address from scratch
+            change: dict[str, object] = {"url": url, "config_url": url, "moved_from": None, "enabled": True,
+                                         "disabled_reason": None} if readdressed else {}
+            new_rules = row.rules_hash not in (rules, None)  # None: synced before rules were recorded
+            if new_rules:
                 refetched.append(feed.name)
-            elif row.configured != feed.enabled or row.rules_hash is None:
-                changed.append({"id": row.id, "configured": feed.enabled, "rules_hash": rules})
+            if readdressed or new_rules:
+                # Without its validators the next poll fetches the document in full (and cleans
+                # and filters its items under the new rules: a 304 would keep them as the old
+                # rules left them, e.g. held back by an `exclude` that is gone).
+                change |= {"etag": None, "last_modified": None, "body_hash": None}
+            if change or row.configured != feed.enabled or row.rules_hash != rules:
+                changed.append({"id": row.id, **change, "configured": feed.enabled, "rules_hash": rules})
         if refetched:
             log.info("cleaning or filtering rules changed for %d feed(s); their next poll fetches them in full: %s%s",
                      len(refetched), ", ".join(refetched[:10]), " …" if len(refetched) > 10 else "")
@@ -222,26 +233,20 @@ class Relay:
         if changed:
             session.execute(update(models.Feed), changed)
 
-    def claim_due_feeds(self, limit: int) -> list[str]:
-        """Lease up to `limit` due feeds of this config to this worker (see `store.claim`).
+    def claim_due(self, limit: int) -> dict[str, StoredState]:
+        """Lease up to `limit` due feeds of this config to this worker (see `store.claim`), with
+        each one's state read in the same transaction: what `poll` needs, and the URL a moved feed
+        now lives at, by which the daemon routes it.
 
         Polling a claimed feed releases its lease; a worker that dies loses it on expiry.
         """
-        return run_transaction(self.sessions, lambda session: self._claim(session, limit))
-
-    def claim_due(self, limit: int) -> dict[str, StoredState]:
-        """`claim_due_feeds`, with each claimed feed's state read in the same transaction (what
-        `poll` needs, and the URL a moved feed now lives at, by which the daemon routes it)."""
         def claim(session: Session) -> dict[str, StoredState]:
-            names = self._claim(session, limit)
+            names = claim_feeds(session, self.owner, utcnow(), lease=self.config.worker.lease, limit=limit,
+                                names=self._claimable_names, per_host=self.config.http.per_host)
             states = read_states(session, names) if names else {}
             return {name: states[name] for name in names}
 
         return run_transaction(self.sessions, claim)
-
-    def _claim(self, session: Session, limit: int) -> list[str]:
-        return claim_feeds(session, self.owner, utcnow(), lease=self.config.worker.lease, limit=limit,
-                           names=self._claimable_names, per_host=self.config.http.per_host)
 
     def release_leases(self) -> int:
         """Give back every lease this worker holds (on start with a fixed worker id, and on stop)."""
@@ -342,7 +347,7 @@ class Relay:
         `known` maps positions of `raw` to their clean values already stored (`known_items`):
         those are taken as they are instead of being cleaned again.
         """
-        rules = self._rules(feed)[1]
+        rules = self._rules(feed).compiled
         known = known or {}
         items = [known[i] if i in known else clean_item(item, rules)
                  for i, item in enumerate(raw[: self.config.defaults.max_items])]
@@ -351,26 +356,25 @@ class Relay:
     def rules_hash(self, feed: FeedConfig) -> str:
         """A hash of the feed's cleaning and filtering rules (`sync_feeds` compares it with the
         one stored: a change makes the next poll fetch the document in full)."""
-        return digest(self._rules(feed)[0])
+        return self._rules(feed).digest
 
     def raw_hashes(self, feed: FeedConfig, raw: list[Item]) -> list[str]:
         """Each item's hash before cleaning, salted with the feed's cleaning rules and this
         version of feedrelay (a change to either cleans every item again)."""
-        salt = f"{__version__}\x1f{self._rules(feed)[0]}"
+        salt = f"{__version__}\x1f{self._rules(feed).text}"
         return [raw_hash(item, salt) for item in raw]
 
-    def _rules(self, feed: FeedConfig) -> tuple[str, CleanRules]:
-        """The feed's cleaning rules and their config text, worked out once per feed (a Relay's
-        config never changes); feeds with the same rules share one compiled set (compiling the
-        litter rules is costly)."""
+    def _rules(self, feed: FeedConfig) -> FeedRules:
+        """The feed's cleaning rules, worked out once per feed (a Relay's config never changes);
+        feeds with the same rules share one compiled set (compiling the litter rules is costly)."""
         known = self._feed_rules.get(feed.name)
         if known is None:
             clean = self.config.feed_clean(feed)
-            key = clean.model_dump_json()
-            rules = self.clean_rules.get(key)
+            text = clean.model_dump_json()
+            rules = self.clean_rules.get(text)
             if rules is None:
-                rules = self.clean_rules[key] = clean_rules(clean)
-            known = self._feed_rules[feed.name] = (key, rules)
+                rules = self.clean_rules[text] = clean_rules(clean)
+            known = self._feed_rules[feed.name] = FeedRules(text, rules, digest(text))
         return known
 
     def store_policy(self, session: Session) -> StorePolicy:

@@ -81,11 +81,10 @@ class ConfigDocument:
     def remove_feed(self, node: CommentedMap) -> None:
         """Remove a feed; when it was the last one, the lines that followed it stay, after `feeds: []`."""
         feeds = self.feeds
-        remove_item(feeds, node)
-        if not len(feeds) and feeds.ca.end:  # an empty list prints no end comment: keep them on its key
-            after = "".join(t.value for t in feeds.ca.end if t is not None)
-            feeds.ca.end = []
+        after = remove_item(feeds, node)
+        if not len(feeds):
             feeds.fa.set_flow_style()
+        if after:  # an empty list prints no end comment: they are kept on its key
             comments = self.data.ca.items.setdefault("feeds", [None, None, None, None])
             if comments[2] is None:
                 comments[2] = CommentToken("\n" + after, CommentMark(0), None)
@@ -123,7 +122,6 @@ class ConfigDocument:
             temp.unlink(missing_ok=True)
             self._lock.close()
         return config
-
 
     def _validate(self, text: str) -> Config:
         """The config the edited `text` gives; its errors cite lines of that text, which was not
@@ -171,15 +169,16 @@ def append_item(seq: CommentedSeq, node: Any) -> None:
     give_trailing(seq, after)
 
 
-def remove_item(seq: CommentedSeq, node: Any) -> None:
-    """Remove `node` with its own comments; lines that followed it stay where they were."""
+def remove_item(seq: CommentedSeq, node: Any) -> str:
+    """Remove `node` with its own comments; lines that followed it stay where they were. When the
+    list is left empty, which prints none, they are returned for its owner to keep."""
     last = seq[-1] is node
     after = take_trailing(seq) if last else ""
     seq.remove(node)
-    if last and len(seq):
+    if len(seq):
         give_trailing(seq, after)
-    elif last:
-        seq.ca.end = [CommentToken(after, CommentMark(0), None)] if after else []
+        return ""
+    return after
 
 
 def set_key(mapping: CommentedMap, key: str, value: Any) -> None:

@@ -63,7 +63,7 @@ def target_filter(target: TargetConfig, config: Config) -> StoryFilter:
     feed_tags = {f.name: {t.casefold() for t in f.tags} for f in config.feeds}
     categories = {c.casefold() for c in rules.categories}
     wanted = _words(rules.keywords)
-    unwanted = _words(rules.exclude_keywords)
+    vetoed = target_veto(target)
 
     def accepts(item: Item, feed: models.Feed) -> bool:
         if feeds and feed.name not in feeds:
@@ -72,10 +72,9 @@ def target_filter(target: TargetConfig, config: Config) -> StoryFilter:
             return False
         if categories and not categories & {c.casefold() for c in [*item.categories, *item.tags]}:
             return False
-        text = _searched(item)
-        if wanted and not wanted.search(text):
+        if wanted and not wanted.search(_searched(item)):
             return False
-        return not (unwanted and unwanted.search(text))
+        return not (vetoed and vetoed(item))
 
     return accepts
 

@@ -272,7 +272,8 @@ def _guid_reused(row: models.Item, item: Item) -> bool:
     a deleted post's number to a new one): a new permalink, a title with no words in common, and
     texts, long enough to tell, that plainly disagree (for an item whose text retention pruned,
     the permalink and title alone). Anything less is a revision."""
-    if not row.key.startswith("g:") or url_key(item.link) in (row.url_hash, None):
+    # (checked on every stored item a changed document lists: the plain comparisons come first)
+    if not row.key.startswith("g:") or item.link == row.link or url_key(item.link) in (row.url_hash, None):
         return False
     if title_overlap(item.title, row.title or "") >= BOILERPLATE_TITLE_OVERLAP:
         return False

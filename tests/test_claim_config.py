@@ -30,7 +30,7 @@ def write_config(tmp_path: Path, database: str, feeds: list[str], disabled: froz
 def claim_with(path: Path) -> list[str]:
     """Start a Relay on the config at `path` (it syncs the feed rows), claim, give the leases back."""
     with Relay(load_config(path)) as relay:
-        claimed = sorted(relay.claim_due_feeds(10))
+        claimed = sorted(relay.claim_due(10))
         relay.release_leases()
         return claimed
 
@@ -84,5 +84,5 @@ def test_never_checked_feeds_come_first_then_the_longest_due(tmp_path: Path, dat
             for name, minutes in (("a", 1), ("c", 5), ("d", -5)):
                 session.execute(update(models.Feed).where(models.Feed.name == name)
                                 .values(next_check_at=now - timedelta(minutes=minutes)))
-        order = [name for _ in range(5) for name in relay.claim_due_feeds(1)]
+        order = [name for _ in range(5) for name in relay.claim_due(1)]
     assert order == ["b", "e", "c", "a"]  # d is not due yet

@@ -142,7 +142,7 @@ def test_restart_keeps_next_check_and_validators(tmp_path, server):
         scheduled = row(relay, "news").next_check_at
     with Relay(load_config(path)) as restarted:
         assert row(restarted, "news").next_check_at == scheduled
-        assert restarted.claim_due_feeds(10) == []  # not due again: no refetch storm after a restart
+        assert restarted.claim_due(10) == {}  # not due again: no refetch storm after a restart
         restarted.poll("news")
     assert server.requests[-1].headers.get("If-None-Match") == '"v1"'
 
