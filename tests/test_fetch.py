@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import socket
 import threading
@@ -65,6 +66,18 @@ def test_request_headers_name_feedrelay_and_feed_types(server, fetcher):
     assert headers["User-Agent"].startswith("feedrelay/")
     assert "application/rss+xml" in headers["Accept"] and "application/atom+xml" in headers["Accept"]
     assert {"gzip", "deflate", "br"} <= {e.strip() for e in headers["Accept-Encoding"].split(",")}
+
+
+def test_sends_url_credentials_and_the_sites_cookies(server, fetcher):
+    # What `Session.get` sent before the fetcher prepared its requests itself: Basic auth from
+    # credentials in the feed's URL, and a cookie the site set, on the next poll of that site.
+    server.route("/feed.xml", Response(200, FEED, {**RSS, "Set-Cookie": "visit=1; Path=/"}))
+    url = server.url("/feed.xml").replace("http://", "http://reader:s%40cret@")
+    fetcher.fetch(FetchState(url))
+    fetcher.fetch(FetchState(url))
+    first, second = server.requests[-2].headers, server.requests[-1].headers
+    assert first["Authorization"] == "Basic " + base64.b64encode(b"reader:s@cret").decode()
+    assert "Cookie" not in first and second["Cookie"] == "visit=1"
 
 
 def test_keep_alive_connection_reused_across_fetches(server, fetcher):
